@@ -1,0 +1,5 @@
+// The list of commands; each command lives in its own file beside this one.
+import type { CommandModule } from 'yargs'
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export const commands: CommandModule<any, any>[] = []
