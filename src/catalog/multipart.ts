@@ -147,7 +147,7 @@ export class Multipart {
     return rows.length === 0 ? null : uploadFromRow(rows[0]!)
   }
 
-  private async lockUpload(q: TxSql, uploadId: string, expect?: { bucket: string; key: Buffer }): Promise<UploadRecord> {
+  async #lockUpload(q: TxSql, uploadId: string, expect?: { bucket: string; key: Buffer }): Promise<UploadRecord> {
     const rows = await q`SELECT ${q.unsafe(uploadColumns)} FROM multipart_uploads u WHERE u.upload_id = ${uploadId} FOR UPDATE`
     const upload = rows.length === 0 ? null : rows[0]!
     if (upload === null || (expect && (upload.bucket_name !== expect.bucket || !Buffer.from(upload.object_key).equals(expect.key)))) {
@@ -238,7 +238,7 @@ export class Multipart {
     if (input.etag !== undefined) checkName(input.etag, 'etag', 64)
 
     return this.db.tx(async (q) => {
-      const upload = await this.lockUpload(q, id, { bucket, key })
+      const upload = await this.#lockUpload(q, id, { bucket, key })
       const stored = await q`SELECT part_number, size_bytes, stripe_size_bytes, etag, checksum_crc32c, uploaded_at
         FROM multipart_parts WHERE upload_id = ${id} ORDER BY part_number`
       const byNumber = new Map(stored.map((row) => [row.part_number as number, partFromRow(row)]))
@@ -253,7 +253,7 @@ export class Multipart {
         }
         chosen.push(part)
       })
-      const current = await this.currentVersion(q, bucket, key)
+      const current = await this.#currentVersion(q, bucket, key)
       if (input.ifNoneMatch && current !== null) throw new BlobfsError('PreconditionFailed', `${input.key} already exists`)
       const replaced = current === null ? null : { objectId: current, chunksQueued: await retireObject(q, current, 'REPLACED', this.config.deletionDelayMs) }
 
@@ -280,7 +280,7 @@ export class Multipart {
           VALUES (${upload.objectId}, ${bucket}, ${key}, ${sizeBytes}, ${etag}, ${upload.contentType}, ${upload.scheme},
             ${chosen.length}, ${crc}, ${q.json(upload.userMetadata)})
           RETURNING ${q.unsafe(objectColumns)}`.execute(),
-        this.queueUnusedParts(q, upload.objectId, chosenNumbers),
+        this.#queueUnusedParts(q, upload.objectId, chosenNumbers),
         ...batches(partRows, catalogRowsPerInsertMax).map(
           (batch) => q`INSERT INTO object_parts ${q(batch, 'object_id', 'part_number', 'offset_bytes', 'size_bytes', 'stripe_size_bytes', 'etag', 'checksum_crc32c')}`.execute(),
         ),
@@ -291,13 +291,13 @@ export class Multipart {
     })
   }
 
-  private async currentVersion(q: TxSql, bucket: string, key: Buffer): Promise<string | null> {
+  async #currentVersion(q: TxSql, bucket: string, key: Buffer): Promise<string | null> {
     const rows = await q`SELECT object_id FROM bucket_objects WHERE bucket_name = ${bucket} AND object_key = ${key} FOR UPDATE`
     return rows.length === 0 ? null : (rows[0]!.object_id as string)
   }
 
   /** Moves the chunk rows of every part not in `keep` to the deletion queue. */
-  private async queueUnusedParts(q: TxSql, objectId: string, keep: number[]): Promise<number> {
+  async #queueUnusedParts(q: TxSql, objectId: string, keep: number[]): Promise<number> {
     const [queued] = await Promise.all([
       q`INSERT INTO chunk_deletions (storage_node_id, chunk_id, object_id, reason, available_at)
         SELECT storage_node_id, chunk_id, object_id, 'PART_UNUSED', now()
@@ -314,7 +314,7 @@ export class Multipart {
     const id = checkUuid(uploadId, 'upload id')
     const check = expect ? { bucket: checkBucketName(expect.bucket), key: encodeKey(expect.key) } : undefined
     return this.db.tx(async (q) => {
-      const upload = await this.lockUpload(q, id, check)
+      const upload = await this.#lockUpload(q, id, check)
       const [chunksQueued] = await Promise.all([
         queueChunksOf(q, upload.objectId, 'UPLOAD_ABORTED', 0),
         q`DELETE FROM multipart_parts WHERE upload_id = ${id}`.execute(),
