@@ -85,7 +85,8 @@ static rs_plan *plan_new(int nin, int nout) {
   rs_plan *plan = calloc(1, sizeof(rs_plan));
   if (plan == NULL) return NULL;
   plan->coeffs = malloc((size_t)nin * (size_t)nout);
-  plan->tables = malloc((size_t)nin * (size_t)nout * GF_TABLE_BYTES);
+  // The kernels use aligned vector loads on the tables (a multiple of 64 bytes).
+  plan->tables = aligned_alloc(64, (size_t)nin * (size_t)nout * GF_TABLE_BYTES);
   if (plan->coeffs == NULL || plan->tables == NULL) {
     free(plan->coeffs);
     free(plan->tables);
