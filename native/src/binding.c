@@ -554,6 +554,110 @@ static napi_value js_reconstruct(napi_env env, napi_callback_info info) {
   return undefined_value(env);
 }
 
+// ---- asynchronous calls ---------------------------------------------------
+// The same work on the libuv threadpool, so a 16 MiB stripe does not hold the
+// event loop. Everything is validated and the plan taken on the JS thread; the
+// worker thread only runs the kernel. The Buffers (and the codec) are kept alive
+// by a reference until the completion callback, back on the JS thread, drops it.
+
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  napi_ref keep;
+  rs_call call;
+} rs_job;
+
+static void job_execute(napi_env env, void *data) {
+  (void)env;
+  run_call(&((rs_job *)data)->call);
+}
+
+static void job_complete(napi_env env, napi_status status, void *data) {
+  rs_job *job = (rs_job *)data;
+  napi_value result = NULL;
+  if (status == napi_ok) {
+    napi_get_undefined(env, &result);
+    napi_resolve_deferred(env, job->deferred, result);
+  } else {
+    napi_value message = NULL;
+    napi_create_string_utf8(env, "blobfs codec: asynchronous call was cancelled or failed", NAPI_AUTO_LENGTH, &message);
+    napi_create_error(env, NULL, message, &result);
+    napi_reject_deferred(env, job->deferred, result);
+  }
+  napi_delete_reference(env, job->keep);
+  napi_delete_async_work(env, job->work);
+  plan_release(job->call.plan);
+  free(job);
+}
+
+// Queues a prepared call; returns its promise. On failure releases the plan.
+static napi_value queue_job(napi_env env, rs_job *job, napi_value codec_handle, const char *name) {
+  napi_value keep, promise, resource_name;
+  napi_status status = napi_create_array_with_length(env, (size_t)job->call.kept + 1, &keep);
+  if (status == napi_ok) status = napi_set_element(env, keep, 0, codec_handle);
+  for (int i = 0; status == napi_ok && i < job->call.kept; i++) status = napi_set_element(env, keep, (uint32_t)i + 1, job->call.keep[i]);
+  if (status == napi_ok) status = napi_create_reference(env, keep, 1, &job->keep);
+  if (status != napi_ok) {
+    plan_release(job->call.plan);
+    free(job);
+    throw_pending_or(env, "blobfs codec: could not hold the shards for an asynchronous call");
+    return NULL;
+  }
+  if (napi_create_promise(env, &job->deferred, &promise) != napi_ok ||
+      napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource_name) != napi_ok ||
+      napi_create_async_work(env, NULL, resource_name, job_execute, job_complete, job, &job->work) != napi_ok) {
+    napi_delete_reference(env, job->keep);
+    plan_release(job->call.plan);
+    free(job);
+    throw_pending_or(env, "blobfs codec: could not create an asynchronous call");
+    return NULL;
+  }
+  if (napi_queue_async_work(env, job->work) != napi_ok) {
+    // The promise is already made; reject it rather than leave it pending.
+    napi_value message, error;
+    napi_create_string_utf8(env, "blobfs codec: could not queue an asynchronous call", NAPI_AUTO_LENGTH, &message);
+    napi_create_error(env, NULL, message, &error);
+    napi_reject_deferred(env, job->deferred, error);
+    napi_delete_async_work(env, job->work);
+    napi_delete_reference(env, job->keep);
+    plan_release(job->call.plan);
+    free(job);
+  }
+  return promise;
+}
+
+// encodeAsync(codec, shards) -> Promise<void>
+static napi_value js_encode_async(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (get_args(env, info, 2, argv) == NULL) return NULL;
+  rs_job *job = calloc(1, sizeof(rs_job));
+  if (job == NULL) {
+    napi_throw_error(env, NULL, "blobfs codec: out of memory");
+    return NULL;
+  }
+  if (prepare_encode(env, argv, &job->call) == NULL) {
+    free(job);
+    return NULL;
+  }
+  return queue_job(env, job, argv[0], "blobfs.codec.encode");
+}
+
+// reconstructAsync(codec, shards, roles) -> Promise<void>
+static napi_value js_reconstruct_async(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (get_args(env, info, 3, argv) == NULL) return NULL;
+  rs_job *job = calloc(1, sizeof(rs_job));
+  if (job == NULL) {
+    napi_throw_error(env, NULL, "blobfs codec: out of memory");
+    return NULL;
+  }
+  if (prepare_reconstruct(env, argv, &job->call) == NULL) {
+    free(job);
+    return NULL;
+  }
+  return queue_job(env, job, argv[0], "blobfs.codec.reconstruct");
+}
+
 // generator(codec) -> Buffer of the (k + m) x k generator matrix, for tests.
 static napi_value js_generator(napi_env env, napi_callback_info info) {
   napi_value argv[1];
@@ -627,6 +731,8 @@ static napi_value init(napi_env env, napi_value exports) {
   if (add_function(env, exports, "create", js_create) == NULL) return NULL;
   if (add_function(env, exports, "encode", js_encode) == NULL) return NULL;
   if (add_function(env, exports, "reconstruct", js_reconstruct) == NULL) return NULL;
+  if (add_function(env, exports, "encodeAsync", js_encode_async) == NULL) return NULL;
+  if (add_function(env, exports, "reconstructAsync", js_reconstruct_async) == NULL) return NULL;
   if (add_function(env, exports, "generator", js_generator) == NULL) return NULL;
   if (add_function(env, exports, "kernelOf", js_kernel_of) == NULL) return NULL;
   if (add_function(env, exports, "cacheStats", js_cache_stats) == NULL) return NULL;

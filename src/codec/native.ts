@@ -19,6 +19,8 @@ export interface NativeBinding {
   create(dataShards: number, parityShards: number, kernel?: string): NativeCodec
   encode(codec: NativeCodec, shards: readonly unknown[]): void
   reconstruct(codec: NativeCodec, shards: readonly unknown[], roles: Uint8Array): void
+  encodeAsync(codec: NativeCodec, shards: readonly unknown[]): Promise<void>
+  reconstructAsync(codec: NativeCodec, shards: readonly unknown[], roles: Uint8Array): Promise<void>
   generator(codec: NativeCodec): Buffer
   kernelOf(codec: NativeCodec): Kernel
   cacheStats(codec: NativeCodec): NativeCacheStats

@@ -62,6 +62,16 @@ export class ReedSolomon {
   }
 
   /**
+   * encode() on the libuv threadpool, so a large stripe does not block the event
+   * loop. The shards must not be read or written until the promise settles. Bad
+   * arguments reject the promise with the errors encode() throws.
+   */
+  async encodeAsync(shards: readonly Buffer[]): Promise<void> {
+    this.#checkShards(shards, null)
+    await native.encodeAsync(this.#codec, shards)
+  }
+
+  /**
    * Rebuilds missing shards from any k present ones. `present[i]` says shard i
    * holds good bytes; `wanted[i]` (default: every shard not present) says a
    * missing shard is to be rebuilt into shards[i]. Only present and wanted shards
@@ -72,6 +82,12 @@ export class ReedSolomon {
   reconstruct(shards: readonly ShardSlot[], present: readonly boolean[], wanted?: readonly boolean[]): void {
     const roles = this.#roles(shards, present, wanted)
     native.reconstruct(this.#codec, shards, roles)
+  }
+
+  /** reconstruct() on the libuv threadpool; see encodeAsync(). */
+  async reconstructAsync(shards: readonly ShardSlot[], present: readonly boolean[], wanted?: readonly boolean[]): Promise<void> {
+    const roles = this.#roles(shards, present, wanted)
+    await native.reconstructAsync(this.#codec, shards, roles)
   }
 
   /** How often a reconstruct found its decode matrix cached. */
