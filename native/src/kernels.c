@@ -1,0 +1,204 @@
+// GF(2^8) multiply-accumulate kernels: a portable scalar path (also the tail of
+// every SIMD call), and SSSE3/AVX2 paths with the split-nibble technique, chosen
+// per call by kernel id.
+//
+// Why it is fast (the ISA-L way): all outputs are computed in one pass over the
+// inputs. For each 32-byte column block, each input's 32 bytes are loaded once,
+// split into low and high nibbles, and multiplied into up to RS_GROUP_MAX
+// accumulators (one per output) with two vpshufb lookups each, c*x = T_lo[x & 15]
+// ^ T_hi[x >> 4]. The accumulators live in registers and are stored once, so
+// every input byte is read once and every output byte written once. With more
+// outputs than registers allow, outputs go in groups over column tiles small
+// enough that the inputs stay in L1/L2 between groups.
+#include "kernels.h"
+
+#include "gf.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#define RS_X86 1
+#include <immintrin.h>
+#endif
+
+// Column tiles keep every input's slice in L1/L2 while several output groups
+// (or, for scalar, several outputs) pass over it.
+#define TILE_BYTES_MAX 16384
+#define TILE_BYTES_MIN 1024
+#define TILE_INPUT_BYTES 131072
+
+static size_t tile_bytes(int nin) {
+  size_t tile = TILE_INPUT_BYTES / (size_t)nin;
+  if (tile > TILE_BYTES_MAX) tile = TILE_BYTES_MAX;
+  if (tile < TILE_BYTES_MIN) tile = TILE_BYTES_MIN;
+  return tile & ~(size_t)63;
+}
+
+static void scalar_range(const rs_matrix *matrix, size_t start, size_t end, const uint8_t *const *in, uint8_t *const *out) {
+  const int nin = matrix->nin;
+  for (int p = 0; p < matrix->nout; p++) {
+    uint8_t *restrict dst = out[p];
+    const uint8_t *restrict row = bfs_gf_mul_table[matrix->coeffs[p * nin]];
+    const uint8_t *restrict src = in[0];
+    for (size_t i = start; i < end; i++) dst[i] = row[src[i]];
+    for (int j = 1; j < nin; j++) {
+      row = bfs_gf_mul_table[matrix->coeffs[p * nin + j]];
+      src = in[j];
+      for (size_t i = start; i < end; i++) dst[i] ^= row[src[i]];
+    }
+  }
+}
+
+static void scalar_apply(const rs_matrix *matrix, size_t start, size_t len, const uint8_t *const *in, uint8_t *const *out) {
+  const size_t tile = tile_bytes(matrix->nin);
+  for (size_t pos = start; pos < len; pos += tile) {
+    size_t end = len - pos < tile ? len : pos + tile;
+    scalar_range(matrix, pos, end, in, out);
+  }
+}
+
+#ifdef RS_X86
+
+// Most outputs per pass: accumulators + nibble mask + two index vectors + two
+// table vectors must fit the 16 vector registers.
+#define RS_GROUP_MAX 6
+
+// One pass of N outputs over [start, end) (a multiple of 32 bytes). The table of
+// input j, output p is at tables + j * stride + p * GF_TABLE_BYTES.
+__attribute__((target("avx2"), always_inline)) static inline void avx2_pass(const int N, size_t start, size_t end, int nin,
+                                                                             const uint8_t *tables, size_t stride,
+                                                                             const uint8_t *const *in, uint8_t *const *out) {
+  const __m256i mask = _mm256_set1_epi8(0x0f);
+  for (size_t pos = start; pos < end; pos += 32) {
+    __m256i acc[RS_GROUP_MAX];
+    for (int p = 0; p < N; p++) acc[p] = _mm256_setzero_si256();
+    const uint8_t *t = tables;
+    for (int j = 0; j < nin; j++, t += stride) {
+      const __m256i x = _mm256_loadu_si256((const __m256i *)(in[j] + pos));
+      const __m256i lo = _mm256_and_si256(x, mask);
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi64(x, 4), mask);
+      for (int p = 0; p < N; p++) {
+        const __m256i tlo = _mm256_load_si256((const __m256i *)(t + p * GF_TABLE_BYTES));
+        const __m256i thi = _mm256_load_si256((const __m256i *)(t + p * GF_TABLE_BYTES + 32));
+        acc[p] = _mm256_xor_si256(acc[p], _mm256_xor_si256(_mm256_shuffle_epi8(tlo, lo), _mm256_shuffle_epi8(thi, hi)));
+      }
+    }
+    for (int p = 0; p < N; p++) _mm256_storeu_si256((__m256i *)(out[p] + pos), acc[p]);
+  }
+}
+
+__attribute__((target("ssse3"), always_inline)) static inline void ssse3_pass(const int N, size_t start, size_t end, int nin,
+                                                                               const uint8_t *tables, size_t stride,
+                                                                               const uint8_t *const *in, uint8_t *const *out) {
+  const __m128i mask = _mm_set1_epi8(0x0f);
+  for (size_t pos = start; pos < end; pos += 16) {
+    __m128i acc[RS_GROUP_MAX];
+    for (int p = 0; p < N; p++) acc[p] = _mm_setzero_si128();
+    const uint8_t *t = tables;
+    for (int j = 0; j < nin; j++, t += stride) {
+      const __m128i x = _mm_loadu_si128((const __m128i *)(in[j] + pos));
+      const __m128i lo = _mm_and_si128(x, mask);
+      const __m128i hi = _mm_and_si128(_mm_srli_epi64(x, 4), mask);
+      for (int p = 0; p < N; p++) {
+        const __m128i tlo = _mm_load_si128((const __m128i *)(t + p * GF_TABLE_BYTES));
+        const __m128i thi = _mm_load_si128((const __m128i *)(t + p * GF_TABLE_BYTES + 32));
+        acc[p] = _mm_xor_si128(acc[p], _mm_xor_si128(_mm_shuffle_epi8(tlo, lo), _mm_shuffle_epi8(thi, hi)));
+      }
+    }
+    for (int p = 0; p < N; p++) _mm_storeu_si128((__m128i *)(out[p] + pos), acc[p]);
+  }
+}
+
+typedef void (*pass_fn)(size_t start, size_t end, int nin, const uint8_t *tables, size_t stride, const uint8_t *const *in,
+                        uint8_t *const *out);
+
+// One function per group size, so each N is a constant and the accumulators are
+// registers.
+#define DEFINE_PASSES(N)                                                                                                  \
+  __attribute__((target("avx2"))) static void avx2_pass_##N(size_t start, size_t end, int nin, const uint8_t *tables,     \
+                                                            size_t stride, const uint8_t *const *in, uint8_t *const *out) { \
+    avx2_pass(N, start, end, nin, tables, stride, in, out);                                                               \
+  }                                                                                                                        \
+  __attribute__((target("ssse3"))) static void ssse3_pass_##N(size_t start, size_t end, int nin, const uint8_t *tables,   \
+                                                              size_t stride, const uint8_t *const *in, uint8_t *const *out) { \
+    ssse3_pass(N, start, end, nin, tables, stride, in, out);                                                              \
+  }
+DEFINE_PASSES(1)
+DEFINE_PASSES(2)
+DEFINE_PASSES(3)
+DEFINE_PASSES(4)
+DEFINE_PASSES(5)
+DEFINE_PASSES(6)
+
+static const pass_fn avx2_passes[RS_GROUP_MAX + 1] = {NULL, avx2_pass_1, avx2_pass_2, avx2_pass_3, avx2_pass_4, avx2_pass_5, avx2_pass_6};
+static const pass_fn ssse3_passes[RS_GROUP_MAX + 1] = {NULL, ssse3_pass_1, ssse3_pass_2, ssse3_pass_3, ssse3_pass_4, ssse3_pass_5, ssse3_pass_6};
+
+// Runs the SIMD passes over [0, simd_len): one pass when every output fits the
+// registers, else column tiles with equal-sized output groups over each.
+static void simd_apply(const pass_fn *passes, const rs_matrix *matrix, size_t simd_len, const uint8_t *const *in,
+                       uint8_t *const *out) {
+  const int nout = matrix->nout;
+  const size_t stride = (size_t)nout * GF_TABLE_BYTES;
+  if (nout <= RS_GROUP_MAX) {
+    passes[nout](0, simd_len, matrix->nin, matrix->tables, stride, in, out);
+    return;
+  }
+  const int groups = (nout + RS_GROUP_MAX - 1) / RS_GROUP_MAX;
+  const int size = (nout + groups - 1) / groups;
+  const size_t tile = tile_bytes(matrix->nin);
+  for (size_t pos = 0; pos < simd_len; pos += tile) {
+    size_t end = simd_len - pos < tile ? simd_len : pos + tile;
+    for (int first = 0; first < nout; first += size) {
+      int n = nout - first < size ? nout - first : size;
+      passes[n](pos, end, matrix->nin, matrix->tables + (size_t)first * GF_TABLE_BYTES, stride, in, out + first);
+    }
+  }
+}
+
+#endif  // RS_X86
+
+const char *rs_kernel_name(rs_kernel kernel) {
+  switch (kernel) {
+    case RS_KERNEL_SCALAR: return "scalar";
+    case RS_KERNEL_SSSE3: return "ssse3";
+    case RS_KERNEL_AVX2: return "avx2";
+    default: return "unknown";
+  }
+}
+
+int rs_kernel_supported(rs_kernel kernel) {
+  switch (kernel) {
+    case RS_KERNEL_SCALAR: return 1;
+#ifdef RS_X86
+    case RS_KERNEL_SSSE3: return __builtin_cpu_supports("ssse3");
+    case RS_KERNEL_AVX2: return __builtin_cpu_supports("avx2");
+#endif
+    default: return 0;
+  }
+}
+
+rs_kernel rs_kernel_best(void) {
+#ifdef RS_X86
+  __builtin_cpu_init();
+#endif
+  for (int kernel = RS_KERNEL_COUNT - 1; kernel > RS_KERNEL_SCALAR; kernel--) {
+    if (rs_kernel_supported((rs_kernel)kernel)) return (rs_kernel)kernel;
+  }
+  return RS_KERNEL_SCALAR;
+}
+
+void rs_apply(rs_kernel kernel, const rs_matrix *matrix, size_t len, const uint8_t *const *in, uint8_t *const *out) {
+  if (len == 0 || matrix->nout == 0) return;
+  size_t simd_len = 0;
+#ifdef RS_X86
+  if (kernel == RS_KERNEL_AVX2) {
+    simd_len = len & ~(size_t)31;
+    if (simd_len > 0) simd_apply(avx2_passes, matrix, simd_len, in, out);
+  } else if (kernel == RS_KERNEL_SSSE3) {
+    simd_len = len & ~(size_t)15;
+    if (simd_len > 0) simd_apply(ssse3_passes, matrix, simd_len, in, out);
+  }
+#else
+  (void)kernel;
+#endif
+  // The unaligned tail (fewer bytes than one vector) goes through the scalar path.
+  if (simd_len < len) scalar_apply(matrix, simd_len, len, in, out);
+}

@@ -1,0 +1,112 @@
+// The kernels agree byte for byte: every SIMD kernel this CPU runs gives what the
+// scalar kernel gives, and what the TypeScript oracle gives, for encode and for
+// rebuilds, across vector-size boundaries, unaligned tails, column tiles and
+// output groups larger than one register pass.
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { test } from 'node:test'
+import fc from 'fast-check'
+import { kernels, ReedSolomon, type Kernel } from '../../src/codec/index.ts'
+import { copyShards, erasurePatterns, makeShards, seededRandom } from './helpers.ts'
+import { referenceEncode, referenceReconstruct } from './reference.ts'
+
+const simdKernels = kernels.available.filter((k) => k !== 'scalar')
+
+test('this x86-64 CPU runs the SIMD kernels, and the fastest is the default', () => {
+  // The test machines (and CI) have AVX2; a CPU without it would lose the fast
+  // paths silently, so that is a failure here, not a skip.
+  if (process.arch === 'x64') assert.deepEqual(kernels.available, ['scalar', 'ssse3', 'avx2'])
+  assert.equal(kernels.default, process.env.BLOBFS_CODEC_KERNEL || kernels.available.at(-1))
+  for (const kernel of kernels.available) assert.equal(new ReedSolomon(4, 2, { kernel }).kernel, kernel)
+})
+
+function encodeWith(kernel: Kernel, k: number, m: number, data: readonly Buffer[]): Buffer[] {
+  const shards = [...data.map((d) => Buffer.from(d)), ...Array.from({ length: m }, () => Buffer.alloc(data[0]!.length))]
+  new ReedSolomon(k, m, { kernel }).encode(shards)
+  return shards
+}
+
+const lengthArbitrary = fc.oneof(
+  fc.constantFrom(1, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 95, 96, 97),
+  fc.integer({ min: 0, max: 600 }),
+  fc.integer({ min: 16_000, max: 40_000 }), // crosses the 16 KiB column tiles
+)
+
+test('every kernel encodes what scalar and the oracle encode', () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 20 }), fc.integer({ min: 1, max: 16 }), lengthArbitrary, fc.integer(), (k, m, lengthBytes, seed) => {
+      const data = makeShards(k, m, lengthBytes, seed).slice(0, k)
+      const scalar = encodeWith('scalar', k, m, data)
+      if (lengthBytes <= 600) {
+        const oracle = referenceEncode(k, m, data)
+        for (let p = 0; p < m; p++) assert.ok(scalar[k + p]!.equals(oracle[p]!), `scalar parity ${p} vs oracle`)
+      }
+      for (const kernel of simdKernels) {
+        const simd = encodeWith(kernel, k, m, data)
+        for (let p = 0; p < m; p++) {
+          assert.ok(simd[k + p]!.equals(scalar[k + p]!), `${kernel} parity ${p} vs scalar, RS(${k},${m}) ${lengthBytes} B`)
+        }
+      }
+    }),
+    { numRuns: 120 },
+  )
+})
+
+test('every kernel rebuilds what scalar and the oracle rebuild', () => {
+  fc.assert(
+    fc.property(fc.constantFrom<[number, number]>([8, 4], [10, 4], [12, 4], [4, 2], [6, 12], [16, 16], [32, 32]), lengthArbitrary, fc.integer(), ([k, m], lengthBytes, seed) => {
+      const original = encodeWith('scalar', k, m, makeShards(k, m, lengthBytes, seed).slice(0, k))
+      for (const missing of erasurePatterns(k + m, m, 12, seededRandom(seed))) {
+        const present = original.map((_, i) => !missing.includes(i))
+        if (lengthBytes <= 600) {
+          const rebuilt = referenceReconstruct(k, m, original, present)
+          rebuilt.forEach((s, i) => assert.ok(s.equals(original[i]!), `oracle rebuilt shard ${i} wrong`))
+        }
+        for (const kernel of kernels.available) {
+          const shards = copyShards(original)
+          for (const i of missing) shards[i]!.fill(0x5a)
+          new ReedSolomon(k, m, { kernel }).reconstruct(shards, present)
+          shards.forEach((s, i) => assert.ok(s.equals(original[i]!), `${kernel}: RS(${k},${m}) ${lengthBytes} B lost [${missing}] shard ${i}`))
+        }
+      }
+    }),
+    { numRuns: 40 },
+  )
+})
+
+test('SIMD kernels read and write shards at every misalignment', () => {
+  const k = 5
+  const m = 9 // more outputs than one register pass: two groups
+  const lengthBytes = 3 * 1024 + 29
+  for (let offset = 0; offset < 33; offset += 4) {
+    const arena = Buffer.alloc(offset + (k + m) * (lengthBytes + 3))
+    const shards = Array.from({ length: k + m }, (_, i) => arena.subarray(offset + i * (lengthBytes + 3), offset + i * (lengthBytes + 3) + lengthBytes))
+    makeShards(k, m, lengthBytes, offset).forEach((s, i) => s.copy(shards[i]!))
+    const scalar = encodeWith('scalar', k, m, shards.slice(0, k))
+    for (const kernel of simdKernels) {
+      for (const s of shards.slice(k)) s.fill(0)
+      new ReedSolomon(k, m, { kernel }).encode(shards)
+      for (let p = k; p < k + m; p++) assert.ok(shards[p]!.equals(scalar[p]!), `${kernel} offset ${offset} parity ${p - k}`)
+    }
+  }
+})
+
+function childKernel(value: string): ReturnType<typeof spawnSync> {
+  const script = "import('./src/codec/index.ts').then((c) => console.log(c.kernels.default, new c.ReedSolomon(8, 4).kernel))"
+  return spawnSync(process.execPath, ['--import', 'tsx', '-e', script], {
+    cwd: new URL('../..', import.meta.url),
+    env: { ...process.env, BLOBFS_CODEC_KERNEL: value },
+    encoding: 'utf8',
+  })
+}
+
+test('BLOBFS_CODEC_KERNEL forces the default kernel; a name that cannot run fails the load', () => {
+  for (const kernel of kernels.available) {
+    const result = childKernel(kernel)
+    assert.equal(result.status, 0, String(result.stderr))
+    assert.equal(String(result.stdout).trim(), `${kernel} ${kernel}`)
+  }
+  const bogus = childKernel('neon')
+  assert.notEqual(bogus.status, 0)
+  assert.match(String(bogus.stderr), /BLOBFS_CODEC_KERNEL='neon' is not a kernel; kernels: scalar, ssse3, avx2/)
+})
