@@ -151,30 +151,85 @@ __attribute__((target("ssse3"), always_inline)) static inline void ssse3_pass(co
   }
 }
 
-typedef void (*pass_fn)(size_t start, size_t end, int nin, const uint8_t *tables, size_t stride, const uint8_t *const *in,
-                        uint8_t *const *out, int accumulate);
+// A pass over [start, end) of outputs [first_out, first_out + N) from inputs
+// [first_in, first_in + nin); each kernel finds its own tables in the matrix.
+typedef void (*pass_fn)(size_t start, size_t end, const rs_matrix *matrix, int first_in, int nin, int first_out,
+                        const uint8_t *const *in, uint8_t *const *out, int accumulate);
+
+static inline const uint8_t *nibble_tables(const rs_matrix *matrix, int first_in, int first_out) {
+  return matrix->tables + ((size_t)first_in * (size_t)matrix->nout + (size_t)first_out) * GF_TABLE_BYTES;
+}
 
 // One function per group size, so each N is a constant and the accumulators are
 // registers.
-#define DEFINE_PASSES(N)                                                                                              \
-  __attribute__((target("avx2"))) static void avx2_pass_##N(size_t start, size_t end, int nin, const uint8_t *tables, \
-                                                            size_t stride, const uint8_t *const *in,                  \
-                                                            uint8_t *const *out, int accumulate) {                    \
-    avx2_pass(N, start, end, nin, tables, stride, in, out, accumulate);                                               \
-  }                                                                                                                    \
-  __attribute__((target("ssse3"))) static void ssse3_pass_##N(size_t start, size_t end, int nin,                      \
-                                                              const uint8_t *tables, size_t stride,                   \
-                                                              const uint8_t *const *in, uint8_t *const *out,          \
-                                                              int accumulate) {                                       \
-    ssse3_pass(N, start, end, nin, tables, stride, in, out, accumulate);                                              \
+#define DEFINE_PASSES(N)                                                                                            \
+  __attribute__((target("avx2"))) static void avx2_pass_##N(size_t start, size_t end, const rs_matrix *matrix,      \
+                                                            int first_in, int nin, int first_out,                   \
+                                                            const uint8_t *const *in, uint8_t *const *out,          \
+                                                            int accumulate) {                                       \
+    avx2_pass(N, start, end, nin, nibble_tables(matrix, first_in, first_out),                                       \
+              (size_t)matrix->nout * GF_TABLE_BYTES, in + first_in, out + first_out, accumulate);                  \
+  }                                                                                                                  \
+  __attribute__((target("ssse3"))) static void ssse3_pass_##N(size_t start, size_t end, const rs_matrix *matrix,    \
+                                                              int first_in, int nin, int first_out,                 \
+                                                              const uint8_t *const *in, uint8_t *const *out,        \
+                                                              int accumulate) {                                     \
+    ssse3_pass(N, start, end, nin, nibble_tables(matrix, first_in, first_out),                                      \
+               (size_t)matrix->nout * GF_TABLE_BYTES, in + first_in, out + first_out, accumulate);                 \
   }
 DEFINE_PASSES(1)
 DEFINE_PASSES(2)
 DEFINE_PASSES(3)
 DEFINE_PASSES(4)
 
-static const pass_fn avx2_passes[RS_GROUP_MAX + 1] = {NULL, avx2_pass_1, avx2_pass_2, avx2_pass_3, avx2_pass_4};
-static const pass_fn ssse3_passes[RS_GROUP_MAX + 1] = {NULL, ssse3_pass_1, ssse3_pass_2, ssse3_pass_3, ssse3_pass_4};
+static const pass_fn avx2_passes[] = {NULL, avx2_pass_1, avx2_pass_2, avx2_pass_3, avx2_pass_4};
+static const pass_fn ssse3_passes[] = {NULL, ssse3_pass_1, ssse3_pass_2, ssse3_pass_3, ssse3_pass_4};
+
+// AVX-512 with GFNI: one GF2P8AFFINEQB multiplies 64 bytes by a coefficient
+// (its 8x8 bit matrix broadcast from memory), where AVX2 needs two shuffles,
+// two masks and a shift per 32 bytes. Masked loads and stores take the tail,
+// so this kernel needs no scalar help.
+#define RS_AVX512_GROUP_MAX 8
+#define AVX512_TARGET "avx512f,avx512bw,avx512vl,gfni"
+
+__attribute__((target(AVX512_TARGET), always_inline)) static inline void avx512_pass(const int N, size_t start, size_t end,
+                                                                                      int nin, const uint64_t *affine,
+                                                                                      size_t stride,
+                                                                                      const uint8_t *const *in,
+                                                                                      uint8_t *const *out, int accumulate) {
+  for (size_t pos = start; pos < end; pos += 64) {
+    const __mmask64 mask = end - pos >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (end - pos)) - 1);
+    __m512i acc[RS_AVX512_GROUP_MAX];
+    for (int p = 0; p < N; p++) acc[p] = accumulate ? _mm512_maskz_loadu_epi8(mask, out[p] + pos) : _mm512_setzero_si512();
+    const uint64_t *a = affine;
+    for (int j = 0; j < nin; j++, a += stride) {
+      const __m512i x = _mm512_maskz_loadu_epi8(mask, in[j] + pos);
+      for (int p = 0; p < N; p++) {
+        acc[p] = _mm512_xor_si512(acc[p], _mm512_gf2p8affine_epi64_epi8(x, _mm512_set1_epi64((long long)a[p]), 0));
+      }
+    }
+    for (int p = 0; p < N; p++) _mm512_mask_storeu_epi8(out[p] + pos, mask, acc[p]);
+  }
+}
+
+#define DEFINE_AVX512_PASS(N)                                                                                        \
+  __attribute__((target(AVX512_TARGET))) static void avx512_pass_##N(                                                \
+      size_t start, size_t end, const rs_matrix *matrix, int first_in, int nin, int first_out,                       \
+      const uint8_t *const *in, uint8_t *const *out, int accumulate) {                                               \
+    avx512_pass(N, start, end, nin, matrix->affine + (size_t)first_in * (size_t)matrix->nout + (size_t)first_out,   \
+                (size_t)matrix->nout, in + first_in, out + first_out, accumulate);                                  \
+  }
+DEFINE_AVX512_PASS(1)
+DEFINE_AVX512_PASS(2)
+DEFINE_AVX512_PASS(3)
+DEFINE_AVX512_PASS(4)
+DEFINE_AVX512_PASS(5)
+DEFINE_AVX512_PASS(6)
+DEFINE_AVX512_PASS(7)
+DEFINE_AVX512_PASS(8)
+
+static const pass_fn avx512_passes[] = {NULL,          avx512_pass_1, avx512_pass_2, avx512_pass_3, avx512_pass_4,
+                                        avx512_pass_5, avx512_pass_6, avx512_pass_7, avx512_pass_8};
 
 static int compare_offsets(const void *a, const void *b) {
   unsigned x = *(const unsigned *)a;
@@ -206,26 +261,24 @@ static int streams_alias(const uint8_t *const *in, int nin, uint8_t *const *out,
   return 0;
 }
 
-// Runs the SIMD passes over [0, simd_len): outputs in groups of at most
-// RS_GROUP_MAX (equal sizes), inputs all at once or, when the streams alias,
-// RS_INPUT_GROUP at a time, over column tiles when there is more than one group.
-static void simd_apply(const pass_fn *passes, const rs_matrix *matrix, size_t simd_len, const uint8_t *const *in,
+// Runs the SIMD passes over [0, len): outputs in groups of at most group_max
+// (equal sizes), inputs all at once or, when the streams alias, RS_INPUT_GROUP
+// at a time, over column tiles when there is more than one group.
+static void simd_apply(const pass_fn *passes, int group_max, const rs_matrix *matrix, size_t len, const uint8_t *const *in,
                        uint8_t *const *out) {
   const int nin = matrix->nin;
   const int nout = matrix->nout;
-  const size_t stride = (size_t)nout * GF_TABLE_BYTES;
-  const int out_groups = (nout + RS_GROUP_MAX - 1) / RS_GROUP_MAX;
+  const int out_groups = (nout + group_max - 1) / group_max;
   const int out_size = (nout + out_groups - 1) / out_groups;
   const int in_size = streams_alias(in, nin, out, nout) ? RS_INPUT_GROUP : nin;
-  const size_t tile = (out_groups > 1 || in_size < nin) ? RS_SIMD_TILE_BYTES : simd_len;
-  for (size_t pos = 0; pos < simd_len; pos += tile) {
-    const size_t end = simd_len - pos < tile ? simd_len : pos + tile;
+  const size_t tile = (out_groups > 1 || in_size < nin) ? RS_SIMD_TILE_BYTES : len;
+  for (size_t pos = 0; pos < len; pos += tile) {
+    const size_t end = len - pos < tile ? len : pos + tile;
     for (int first_out = 0; first_out < nout; first_out += out_size) {
       const int n_out = nout - first_out < out_size ? nout - first_out : out_size;
       for (int first_in = 0; first_in < nin; first_in += in_size) {
         const int n_in = nin - first_in < in_size ? nin - first_in : in_size;
-        passes[n_out](pos, end, n_in, matrix->tables + (size_t)first_in * stride + (size_t)first_out * GF_TABLE_BYTES, stride,
-                      in + first_in, out + first_out, first_in > 0);
+        passes[n_out](pos, end, matrix, first_in, n_in, first_out, in, out, first_in > 0);
       }
     }
   }
@@ -238,6 +291,7 @@ const char *rs_kernel_name(rs_kernel kernel) {
     case RS_KERNEL_SCALAR: return "scalar";
     case RS_KERNEL_SSSE3: return "ssse3";
     case RS_KERNEL_AVX2: return "avx2";
+    case RS_KERNEL_AVX512: return "avx512";
     default: return "unknown";
   }
 }
@@ -248,6 +302,9 @@ int rs_kernel_supported(rs_kernel kernel) {
 #ifdef RS_X86
     case RS_KERNEL_SSSE3: return __builtin_cpu_supports("ssse3");
     case RS_KERNEL_AVX2: return __builtin_cpu_supports("avx2");
+    case RS_KERNEL_AVX512:
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+             __builtin_cpu_supports("gfni");
 #endif
     default: return 0;
   }
@@ -267,12 +324,15 @@ void rs_apply(rs_kernel kernel, const rs_matrix *matrix, size_t len, const uint8
   if (len == 0 || matrix->nout == 0) return;
   size_t simd_len = 0;
 #ifdef RS_X86
-  if (kernel == RS_KERNEL_AVX2) {
+  if (kernel == RS_KERNEL_AVX512) {
+    simd_len = len;
+    simd_apply(avx512_passes, RS_AVX512_GROUP_MAX, matrix, simd_len, in, out);
+  } else if (kernel == RS_KERNEL_AVX2) {
     simd_len = len & ~(size_t)31;
-    if (simd_len > 0) simd_apply(avx2_passes, matrix, simd_len, in, out);
+    if (simd_len > 0) simd_apply(avx2_passes, RS_GROUP_MAX, matrix, simd_len, in, out);
   } else if (kernel == RS_KERNEL_SSSE3) {
     simd_len = len & ~(size_t)15;
-    if (simd_len > 0) simd_apply(ssse3_passes, matrix, simd_len, in, out);
+    if (simd_len > 0) simd_apply(ssse3_passes, RS_GROUP_MAX, matrix, simd_len, in, out);
   }
 #else
   (void)kernel;

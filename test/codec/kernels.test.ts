@@ -4,6 +4,7 @@
 // output groups larger than one register pass.
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { test } from 'node:test'
 import fc from 'fast-check'
 import { kernels, ReedSolomon, type Kernel } from '../../src/codec/index.ts'
@@ -12,10 +13,16 @@ import { referenceEncode, referenceReconstruct } from './reference.ts'
 
 const simdKernels = kernels.available.filter((k) => k !== 'scalar')
 
-test('this x86-64 CPU runs the SIMD kernels, and the fastest is the default', () => {
-  // The test machines (and CI) have AVX2; a CPU without it would lose the fast
-  // paths silently, so that is a failure here, not a skip.
-  if (process.arch === 'x64') assert.deepEqual(kernels.available, ['scalar', 'ssse3', 'avx2'])
+test('the kernels offered are exactly those the CPU flags allow, and the fastest is the default', () => {
+  // The test machines (and CI) are x86-64 with AVX2: a build or a detection that
+  // lost the fast paths there would fail here rather than pass slowly. AVX-512
+  // (with GFNI) is offered exactly when /proc/cpuinfo lists its flags.
+  if (process.arch === 'x64') {
+    const flags = new Set(readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)![1]!.trim().split(/\s+/))
+    const expected = ['scalar', 'ssse3', 'avx2']
+    if (['avx512f', 'avx512bw', 'avx512vl', 'gfni'].every((f) => flags.has(f))) expected.push('avx512')
+    assert.deepEqual(kernels.available, expected)
+  }
   assert.equal(kernels.default, process.env.BLOBFS_CODEC_KERNEL || kernels.available.at(-1))
   for (const kernel of kernels.available) assert.equal(new ReedSolomon(4, 2, { kernel }).kernel, kernel)
 })
@@ -129,5 +136,5 @@ test('BLOBFS_CODEC_KERNEL forces the default kernel; a name that cannot run fail
   }
   const bogus = childKernel('neon')
   assert.notEqual(bogus.status, 0)
-  assert.match(String(bogus.stderr), /BLOBFS_CODEC_KERNEL='neon' is not a kernel; kernels: scalar, ssse3, avx2/)
+  assert.match(String(bogus.stderr), /BLOBFS_CODEC_KERNEL='neon' is not a kernel; kernels: scalar, ssse3, avx2, avx512/)
 })
