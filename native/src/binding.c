@@ -36,6 +36,7 @@ typedef struct rs_plan {
   rs_matrix matrix;
   uint8_t *coeffs;
   uint8_t *tables;
+  uint64_t *affine;
 } rs_plan;
 
 typedef struct {
@@ -87,9 +88,11 @@ static rs_plan *plan_new(int nin, int nout) {
   plan->coeffs = malloc((size_t)nin * (size_t)nout);
   // The kernels use aligned vector loads on the tables (a multiple of 64 bytes).
   plan->tables = aligned_alloc(64, (size_t)nin * (size_t)nout * GF_TABLE_BYTES);
-  if (plan->coeffs == NULL || plan->tables == NULL) {
+  plan->affine = malloc((size_t)nin * (size_t)nout * sizeof(uint64_t));
+  if (plan->coeffs == NULL || plan->tables == NULL || plan->affine == NULL) {
     free(plan->coeffs);
     free(plan->tables);
+    free(plan->affine);
     free(plan);
     return NULL;
   }
@@ -101,10 +104,12 @@ static rs_plan *plan_new(int nin, int nout) {
 
 static void plan_finish(rs_plan *plan) {
   bfs_gf_expand_tables(plan->coeffs, plan->nout, plan->nin, plan->tables);
+  bfs_gf_expand_affine(plan->coeffs, plan->nout, plan->nin, plan->affine);
   plan->matrix.nin = plan->nin;
   plan->matrix.nout = plan->nout;
   plan->matrix.coeffs = plan->coeffs;
   plan->matrix.tables = plan->tables;
+  plan->matrix.affine = plan->affine;
 }
 
 static void plan_release(rs_plan *plan) {
@@ -112,6 +117,7 @@ static void plan_release(rs_plan *plan) {
   if (--plan->refs > 0) return;
   free(plan->coeffs);
   free(plan->tables);
+  free(plan->affine);
   free(plan);
 }
 
@@ -490,7 +496,7 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
       size_t length = 0;
       NAPI_OK(env, napi_get_value_string_utf8(env, argv[2], name, sizeof(name), &length));
       if (!kernel_by_name(name, &kernel)) {
-        snprintf(message, sizeof(message), "unknown kernel '%s'; kernels: scalar, ssse3, avx2", name);
+        snprintf(message, sizeof(message), "unknown kernel '%s'; kernels: scalar, ssse3, avx2, avx512", name);
         return throw_range(env, message);
       }
       if (!rs_kernel_supported(kernel)) {
@@ -717,7 +723,7 @@ static napi_value init(napi_env env, napi_value exports) {
     char message[160];
     rs_kernel kernel;
     if (!kernel_by_name(forced, &kernel)) {
-      snprintf(message, sizeof(message), "BLOBFS_CODEC_KERNEL='%.32s' is not a kernel; kernels: scalar, ssse3, avx2", forced);
+      snprintf(message, sizeof(message), "BLOBFS_CODEC_KERNEL='%.32s' is not a kernel; kernels: scalar, ssse3, avx2, avx512", forced);
       napi_throw_error(env, NULL, message);
       return NULL;
     }

@@ -89,3 +89,19 @@ void bfs_gf_expand_tables(const uint8_t *coeffs, int rows, int cols, uint8_t *ta
     }
   }
 }
+
+void bfs_gf_expand_affine(const uint8_t *coeffs, int rows, int cols, uint64_t *affine) {
+  for (int j = 0; j < cols; j++) {
+    for (int p = 0; p < rows; p++) {
+      const uint8_t *mul = bfs_gf_mul_table[coeffs[p * cols + j]];
+      uint64_t matrix = 0;
+      for (int i = 0; i < 8; i++) {
+        // Row of output bit i: bit k set when c * x^k has bit i set.
+        uint64_t row = 0;
+        for (int k = 0; k < 8; k++) row |= (uint64_t)((mul[1 << k] >> i) & 1) << k;
+        matrix |= row << (8 * (7 - i));
+      }
+      affine[(size_t)j * (size_t)rows + (size_t)p] = matrix;
+    }
+  }
+}

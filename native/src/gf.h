@@ -36,4 +36,8 @@ int bfs_gf_invert(uint8_t *in, uint8_t *out, int n);
 // column j and output row p, GF_TABLE_BYTES at ((j * rows) + p) * GF_TABLE_BYTES.
 void bfs_gf_expand_tables(const uint8_t *coeffs, int rows, int cols, uint8_t *tables);
 
+// The same coefficients as GF2P8AFFINEQB bit matrices, one uint64_t each at
+// (j * rows) + p: byte 7 - i holds the input bits that make output bit i.
+void bfs_gf_expand_affine(const uint8_t *coeffs, int rows, int cols, uint64_t *affine);
+
 #endif

@@ -11,15 +11,18 @@ typedef enum {
   RS_KERNEL_SCALAR = 0,
   RS_KERNEL_SSSE3 = 1,
   RS_KERNEL_AVX2 = 2,
-  RS_KERNEL_COUNT = 3,
+  RS_KERNEL_AVX512 = 3,
+  RS_KERNEL_COUNT = 4,
 } rs_kernel;
 
-// nout x nin coefficients (row-major) and their expansion by bfs_gf_expand_tables.
+// nout x nin coefficients (row-major) and their expansions by
+// bfs_gf_expand_tables (64-byte aligned) and bfs_gf_expand_affine.
 typedef struct {
   int nin;
   int nout;
   const uint8_t *coeffs;
   const uint8_t *tables;
+  const uint64_t *affine;
 } rs_matrix;
 
 const char *rs_kernel_name(rs_kernel kernel);

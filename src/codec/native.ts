@@ -4,7 +4,7 @@
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 
-export type Kernel = 'scalar' | 'ssse3' | 'avx2'
+export type Kernel = 'scalar' | 'ssse3' | 'avx2' | 'avx512'
 
 /** An opaque handle to a native codec (a napi external). */
 export type NativeCodec = { readonly __brand: 'NativeCodec' }

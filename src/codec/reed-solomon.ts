@@ -11,7 +11,7 @@ export type { Kernel }
 
 export interface ReedSolomonOptions {
   /**
-   * Forces a kernel ('scalar', 'ssse3', 'avx2'); by default the fastest this CPU
+   * Forces a kernel ('scalar', 'ssse3', 'avx2', 'avx512'); by default the fastest this CPU
    * runs, or the one the BLOBFS_CODEC_KERNEL environment variable names.
    */
   kernel?: Kernel

@@ -4,6 +4,7 @@
 // output groups larger than one register pass.
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { test } from 'node:test'
 import fc from 'fast-check'
 import { kernels, ReedSolomon, type Kernel } from '../../src/codec/index.ts'
@@ -12,10 +13,16 @@ import { referenceEncode, referenceReconstruct } from './reference.ts'
 
 const simdKernels = kernels.available.filter((k) => k !== 'scalar')
 
-test('this x86-64 CPU runs the SIMD kernels, and the fastest is the default', () => {
-  // The test machines (and CI) have AVX2; a CPU without it would lose the fast
-  // paths silently, so that is a failure here, not a skip.
-  if (process.arch === 'x64') assert.deepEqual(kernels.available, ['scalar', 'ssse3', 'avx2'])
+test('the kernels offered are exactly those the CPU flags allow, and the fastest is the default', () => {
+  // The test machines (and CI) are x86-64 with AVX2: a build or a detection that
+  // lost the fast paths there would fail here rather than pass slowly. AVX-512
+  // (with GFNI) is offered exactly when /proc/cpuinfo lists its flags.
+  if (process.arch === 'x64') {
+    const flags = new Set(readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)![1]!.trim().split(/\s+/))
+    const expected = ['scalar', 'ssse3', 'avx2']
+    if (['avx512f', 'avx512bw', 'avx512vl', 'gfni'].every((f) => flags.has(f))) expected.push('avx512')
+    assert.deepEqual(kernels.available, expected)
+  }
   assert.equal(kernels.default, process.env.BLOBFS_CODEC_KERNEL || kernels.available.at(-1))
   for (const kernel of kernels.available) assert.equal(new ReedSolomon(4, 2, { kernel }).kernel, kernel)
 })
@@ -91,6 +98,27 @@ test('SIMD kernels read and write shards at every misalignment', () => {
   }
 })
 
+test('shards that alias in the caches (4 KiB apart, as Node lays out large Buffers) take the grouped path and agree', () => {
+  // Spacing a multiple of 4 KiB puts every stream at the same cache set: the
+  // SIMD kernels then read inputs a few at a time and accumulate into outputs.
+  for (const [k, m, lengthBytes] of [[8, 4, 5 * 4096 - 3], [10, 4, 40_000], [12, 4, 70_001], [20, 9, 33_000], [3, 7, 20_000]] as const) {
+    const spacing = Math.ceil(lengthBytes / 4096) * 4096
+    for (const kernel of kernels.available) {
+      const arena = Buffer.alloc((k + m) * spacing + 16)
+      const shards = Array.from({ length: k + m }, (_, i) => arena.subarray(16 + i * spacing, 16 + i * spacing + lengthBytes))
+      makeShards(k, m, lengthBytes, k * m).forEach((s, i) => s.copy(shards[i]!))
+      const expected = encodeWith('scalar', k, m, shards.slice(0, k).map((s) => Buffer.from(s)))
+      const rs = new ReedSolomon(k, m, { kernel })
+      rs.encode(shards)
+      shards.forEach((s, i) => assert.ok(s.equals(expected[i]!), `${kernel} RS(${k},${m}) aliased: encoded shard ${i}`))
+      const lost = Array.from({ length: m }, (_, i) => (i * 3) % (k + m))
+      for (const i of lost) shards[i]!.fill(0)
+      rs.reconstruct(shards, shards.map((_, i) => !lost.includes(i)))
+      shards.forEach((s, i) => assert.ok(s.equals(expected[i]!), `${kernel} RS(${k},${m}) aliased: rebuilt shard ${i}`))
+    }
+  }
+})
+
 function childKernel(value: string): ReturnType<typeof spawnSync> {
   const script = "import('./src/codec/index.ts').then((c) => console.log(c.kernels.default, new c.ReedSolomon(8, 4).kernel))"
   return spawnSync(process.execPath, ['--import', 'tsx', '-e', script], {
@@ -108,5 +136,5 @@ test('BLOBFS_CODEC_KERNEL forces the default kernel; a name that cannot run fail
   }
   const bogus = childKernel('neon')
   assert.notEqual(bogus.status, 0)
-  assert.match(String(bogus.stderr), /BLOBFS_CODEC_KERNEL='neon' is not a kernel; kernels: scalar, ssse3, avx2/)
+  assert.match(String(bogus.stderr), /BLOBFS_CODEC_KERNEL='neon' is not a kernel; kernels: scalar, ssse3, avx2, avx512/)
 })
