@@ -47,3 +47,26 @@ assert.ok(inlineObjectSizeBytesDefault <= inlineObjectSizeBytesMax)
 assert.ok(multipartPartSizeBytesMin <= multipartPartSizeBytesMax)
 assert.ok(chunkSizeBytesMax < blockSizeBytesDefault)
 assert.ok(multipartPartSizeBytesMax * multipartPartsMax >= objectSizeBytesMax)
+
+// Catalog (src/catalog): transactions, batches and queues
+export const catalogTxTriesMax = 16 // SERIALIZABLE retries on 40001/40P01, then SerializationFailure
+export const catalogTxBackoffMsBase = 2
+export const catalogTxBackoffMsMax = 250
+export const catalogConnectTimeoutMsDefault = 10_000
+export const catalogConnectionsPerProcessDefault = 8
+export const catalogRowsPerInsertMax = 500 // rows per multi-row INSERT (bound parameters stay < 65534)
+export const renamePrefixKeysMax = 100_000 // keys moved by one directory rename (one transaction)
+export const queueClaimBatchMax = 100
+export const queueLeaseMsMax = 60 * 60_000
+export const chunkDeletionDelayMsDefault = 10 * 60_000 // readers of a replaced version finish first
+export const multipartListPartsMax = 1000
+export const multipartListUploadsMax = 1000
+export const symlinkTargetBytesMax = 4096
+export const userMetadataBytesMax = 2 * KiB // S3: user metadata headers total at most 2 KiB
+// The embedded catalog (PGlite served over pglite-socket)
+export const embeddedConnectionsMax = 512
+export const embeddedSessionHoldMsMax = 30_000 // a client holding the single session this long is cut off
+
+assert.ok(catalogTxBackoffMsBase > 0 && catalogTxBackoffMsBase <= catalogTxBackoffMsMax)
+assert.ok(catalogRowsPerInsertMax * 12 < 65_534) // the widest row we insert has 12 columns
+assert.ok(queueClaimBatchMax >= 1 && listPageKeysMax >= 1)
