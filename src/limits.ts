@@ -38,6 +38,22 @@ export const listPageKeysMax = 1000
 export const blockSizeBytesDefault = 1 * GiB
 export const chunkSizeBytesMax = 64 * MiB // largest chunk a node accepts
 export const scrubPassDaysDefault = 7
+// Block logs (src/node): records start on an alignment boundary so a header never
+// shares a sector with the tail of the previous record; locations are kept in
+// alignment units in 32-bit fields, which bounds the block size.
+export const recordAlignmentBytes = 4 * KiB
+export const blockSizeBytesMin = 256 * KiB // tests use small blocks; production uses the default
+export const blockSizeBytesMax = 2 ** 32 * recordAlignmentBytes
+export const groupCommitRecordsMax = 256 // records sharing one fdatasync
+export const groupCommitBytesMax = 64 * MiB // bytes written before one fdatasync
+export const snapshotIntervalRecordsDefault = 65_536 // records appended between index snapshots
+export const snapshotIntervalBytesDefault = 1 * GiB // bytes appended between index snapshots
+export const compactionDeadRatioDefault = 0.5 // compact a block once half of it is dead
+export const compactionRateBytesPerSecDefault = 64 * MiB
+export const scrubRateBytesPerSecMaxDefault = 32 * MiB
+export const heartbeatIntervalMsDefault = 5_000
+export const nodeRequestBytesInFlightMax = 512 * MiB // PUT bodies + GET buffers held at once
+export const nodeWireHeaderBytesMax = 8 * KiB // page CRCs travel base64 in one header
 
 assert.ok(dataShardsDefault + parityShardsDefault <= shardsTotalMax)
 assert.equal(stripeSizeBytesDefault % checksumPageSizeBytes, 0)
@@ -46,6 +62,17 @@ assert.ok(chunkSizeBytesDefault <= chunkSizeBytesMax)
 assert.ok(inlineObjectSizeBytesDefault <= inlineObjectSizeBytesMax)
 assert.ok(multipartPartSizeBytesMin <= multipartPartSizeBytesMax)
 assert.ok(chunkSizeBytesMax < blockSizeBytesDefault)
+assert.equal(checksumPageSizeBytes % recordAlignmentBytes, 0)
+assert.equal(blockSizeBytesMin % recordAlignmentBytes, 0)
+assert.equal(blockSizeBytesDefault % recordAlignmentBytes, 0)
+assert.ok(blockSizeBytesMin <= blockSizeBytesDefault)
+assert.ok(blockSizeBytesDefault <= blockSizeBytesMax)
+assert.ok(chunkSizeBytesMax <= groupCommitBytesMax) // the largest record fits one group commit
+assert.ok(groupCommitBytesMax <= nodeRequestBytesInFlightMax)
+assert.ok(compactionDeadRatioDefault > 0)
+assert.ok(compactionDeadRatioDefault < 1)
+// base64 of every page CRC of the largest chunk fits the header budget
+assert.ok(Math.ceil((4 * chunkSizeBytesMax) / checksumPageSizeBytes / 3) * 4 <= nodeWireHeaderBytesMax)
 assert.ok(multipartPartSizeBytesMax * multipartPartsMax >= objectSizeBytesMax)
 
 // Catalog (src/catalog): transactions, batches and queues
