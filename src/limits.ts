@@ -34,6 +34,25 @@ export const multipartIdleDaysDefault = 7
 // Listings
 export const listPageKeysMax = 1000
 
+// Gateway (S3 side-port and /api/v1): what one request may carry and how long it may take.
+export const singlePutSizeBytesMax = 5 * GiB // S3's limit for one PutObject; bigger objects go multipart
+export const xmlBodyBytesMax = 4 * MiB // CompleteMultipartUpload of 10,000 parts, DeleteObjects of 1,000 keys
+export const jsonBodyBytesMax = 4 * MiB
+export const userMetadataBytesMax = 2 * KiB // x-amz-meta-* names and values together, as S3
+export const deleteObjectsKeysMax = 1000
+export const presignedExpirySecondsMax = 7 * 24 * 3600
+export const clockSkewMsMax = 15 * 60 * 1000
+export const awsChunkLineBytesMax = 4 * KiB // one aws-chunked size line or trailer line
+export const undrainedBodyBytesMax = 1 * MiB // an error answered before the body was read closes the connection above this
+export const requestIdleTimeoutMsDefault = 60_000 // no body bytes for this long -> 400 RequestTimeout
+export const requestHeadersTimeoutMsDefault = 30_000
+export const keepAliveTimeoutMsDefault = 5_000
+export const rateLimitRequestsPerSecondDefault = 5_000 // per access key (token bucket refill)
+export const rateLimitBurstDefault = 10_000 // per access key (token bucket size)
+export const rateLimitKeysMax = 100_000 // buckets kept; idle full ones are dropped first
+export const signingKeyCacheEntriesMax = 1024
+export const copyPartSizeBytesMax = 5 * GiB
+
 // Storage nodes
 export const blockSizeBytesDefault = 1 * GiB
 export const chunkSizeBytesMax = 64 * MiB // largest chunk a node accepts
@@ -97,3 +116,9 @@ export const embeddedSessionHoldMsMax = 30_000 // a client holding the single se
 assert.ok(catalogTxBackoffMsBase > 0 && catalogTxBackoffMsBase <= catalogTxBackoffMsMax)
 assert.ok(catalogRowsPerInsertMax * 12 < 65_534) // the widest row we insert has 12 columns
 assert.ok(queueClaimBatchMax >= 1 && listPageKeysMax >= 1)
+
+assert.ok(singlePutSizeBytesMax <= objectSizeBytesMax)
+assert.ok(copyPartSizeBytesMax <= multipartPartSizeBytesMax)
+assert.ok(deleteObjectsKeysMax * (keyLengthBytesMax + 64) <= xmlBodyBytesMax)
+assert.ok(multipartPartsMax * 128 <= xmlBodyBytesMax)
+assert.ok(rateLimitBurstDefault >= rateLimitRequestsPerSecondDefault)

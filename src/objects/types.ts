@@ -33,6 +33,12 @@ export interface ObjectInfo {
   etag: string
   contentType: string
   userMetadata: Record<string, string>
+  /**
+   * Standard HTTP headers stored with the object and returned on GET/HEAD (S3's
+   * "system metadata"): cache-control, content-disposition, content-encoding,
+   * content-language, expires. Lower-case names; absent or {} when there are none.
+   */
+  httpHeaders?: Record<string, string>
   lastModified: Date
   /** CRC32C of the whole object, base64 (as S3's x-amz-checksum-crc32c) — plain PUTs only. */
   checksumCrc32c: string | null
@@ -51,6 +57,8 @@ export interface ClientChecksum {
 export interface WriteOptions {
   contentType?: string
   userMetadata?: Record<string, string>
+  /** Stored standard headers (see ObjectInfo.httpHeaders). */
+  httpHeaders?: Record<string, string>
   posix?: PosixAttributes
   symlinkTarget?: string
   /** Content-MD5 the client sent (raw 16 bytes): mismatch → BadDigest, nothing stored. */
@@ -83,6 +91,11 @@ export interface ReadResult {
 export interface ListOptions {
   prefix?: string
   delimiter?: string
+  /**
+   * List keys after this one. With a delimiter, a startAfter that is itself a common
+   * prefix (prefix + ... + delimiter) skips every key under it, as S3 does for a
+   * ListObjects marker, so paging by NextMarker never repeats a common prefix.
+   */
   startAfter?: string
   continuationToken?: string
   maxKeys?: number
@@ -106,6 +119,7 @@ export interface PartInfo {
   partNumber: number
   etag: string
   sizeBytes: number
+  /** CRC32C of the part, base64 (as ObjectInfo.checksumCrc32c). */
   checksumCrc32c: string
   lastModified: Date
 }
@@ -132,7 +146,11 @@ export interface ObjectLayer {
   copyObject(
     source: { bucket: string; key: string },
     target: { bucket: string; key: string },
-    options?: { replaceMetadata?: Pick<WriteOptions, 'contentType' | 'userMetadata' | 'posix'> },
+    options?: {
+      replaceMetadata?: Pick<WriteOptions, 'contentType' | 'userMetadata' | 'httpHeaders' | 'posix'>
+      /** Copy only if the source is still this version (ObjectInfo.objectId), else PreconditionFailed. */
+      ifSourceObjectId?: string
+    },
   ): Promise<ObjectInfo>
   listObjects(bucket: string, options?: ListOptions): Promise<ListResult>
   /** Catalog-only rename, replacing the target like POSIX rename(2). */
@@ -143,7 +161,7 @@ export interface ObjectLayer {
   updateAttributes(bucket: string, key: string, posix: PosixAttributes): Promise<ObjectInfo>
 
   // multipart
-  createMultipartUpload(bucket: string, key: string, options?: Pick<WriteOptions, 'contentType' | 'userMetadata'>): Promise<MultipartUpload>
+  createMultipartUpload(bucket: string, key: string, options?: Pick<WriteOptions, 'contentType' | 'userMetadata' | 'httpHeaders'>): Promise<MultipartUpload>
   uploadPart(bucket: string, key: string, uploadId: string, partNumber: number, body: Body, options?: WriteOptions): Promise<PartInfo>
   completeMultipartUpload(bucket: string, key: string, uploadId: string, parts: { partNumber: number; etag: string }[]): Promise<ObjectInfo>
   abortMultipartUpload(bucket: string, key: string, uploadId: string): Promise<void>
