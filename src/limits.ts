@@ -108,7 +108,6 @@ export const chunkDeletionDelayMsDefault = 10 * 60_000 // readers of a replaced 
 export const multipartListPartsMax = 1000
 export const multipartListUploadsMax = 1000
 export const symlinkTargetBytesMax = 4096
-export const userMetadataBytesMax = 2 * KiB // S3: user metadata headers total at most 2 KiB
 // The embedded catalog (PGlite served over pglite-socket)
 export const embeddedConnectionsMax = 512
 export const embeddedSessionHoldMsMax = 30_000 // a client holding the single session this long is cut off
