@@ -26,7 +26,7 @@ interface Spec {
   data: Buffer
 }
 
-test('kill -9 at random moments: acknowledged chunks survive byte-identical, nothing is served corrupt', async (t) => {
+test('kill -9 at random moments: acknowledged chunks survive byte-identical, nothing is served corrupt', { timeout: 300_000 }, async (t) => {
   const seed = Number(process.env.BLOBFS_CRASH_SEED ?? Math.floor(Math.random() * 1e9))
   t.diagnostic(`seed ${seed} (BLOBFS_CRASH_SEED=${seed} replays the same workload)`)
   const random = seededRandom(seed)
