@@ -130,7 +130,7 @@ class RequestHandler {
     let body: RequestBody | null = null
     let failure: unknown = null
     try {
-      const endpoint = resolveEndpoint(req.url ?? '/', req.headers.host, this.config.domain, this.config.metricsPath)
+      const endpoint = resolveEndpoint(req.method ?? 'GET', req.url ?? '/', req.headers.host, this.config.domain, this.config.metricsPath)
       if (endpoint.kind === 'metrics') {
         operation = 'Metrics'
         const text = await this.metrics.registry.metrics()
@@ -229,7 +229,9 @@ class RequestHandler {
     const message = clientMessage(error, spec)
     const resource = context.target ? '/' + [context.target.bucket, context.target.key].filter((p) => p !== null).join('/') : (req.url ?? '/')
     const headers: Record<string, string | number> = {}
-    if (this.mustClose(req, context.body, context.expectContinue)) headers.connection = 'close'
+    // A stalled or broken body leaves the connection unusable; so does a large unread one.
+    const bodyBroken = error instanceof BlobfsError && (error.code === 'RequestTimeout' || error.code === 'IncompleteBody')
+    if (bodyBroken || this.mustClose(req, context.body, context.expectContinue)) headers.connection = 'close'
     for (const name of ['content-type', 'content-length', 'etag', 'last-modified', 'accept-ranges']) res.removeHeader(name)
     if (req.method === 'HEAD') {
       res.writeHead(spec.status, headers)
