@@ -57,6 +57,22 @@ export const copyPartSizeBytesMax = 5 * GiB
 export const blockSizeBytesDefault = 1 * GiB
 export const chunkSizeBytesMax = 64 * MiB // largest chunk a node accepts
 export const scrubPassDaysDefault = 7
+// Block logs (src/node): records start on an alignment boundary so a header never
+// shares a sector with the tail of the previous record; locations are kept in
+// alignment units in 32-bit fields, which bounds the block size.
+export const recordAlignmentBytes = 4 * KiB
+export const blockSizeBytesMin = 256 * KiB // tests use small blocks; production uses the default
+export const blockSizeBytesMax = 2 ** 32 * recordAlignmentBytes
+export const groupCommitRecordsMax = 256 // records sharing one fdatasync
+export const groupCommitBytesMax = 64 * MiB // bytes written before one fdatasync
+export const snapshotIntervalRecordsDefault = 65_536 // records appended between index snapshots
+export const snapshotIntervalBytesDefault = 1 * GiB // bytes appended between index snapshots
+export const compactionDeadRatioDefault = 0.5 // compact a block once half of it is dead
+export const compactionRateBytesPerSecDefault = 64 * MiB
+export const scrubRateBytesPerSecMaxDefault = 32 * MiB
+export const heartbeatIntervalMsDefault = 5_000
+export const nodeRequestBytesInFlightMax = 512 * MiB // PUT bodies + GET buffers held at once
+export const nodeWireHeaderBytesMax = 8 * KiB // page CRCs travel base64 in one header
 
 assert.ok(dataShardsDefault + parityShardsDefault <= shardsTotalMax)
 assert.equal(stripeSizeBytesDefault % checksumPageSizeBytes, 0)
@@ -65,7 +81,41 @@ assert.ok(chunkSizeBytesDefault <= chunkSizeBytesMax)
 assert.ok(inlineObjectSizeBytesDefault <= inlineObjectSizeBytesMax)
 assert.ok(multipartPartSizeBytesMin <= multipartPartSizeBytesMax)
 assert.ok(chunkSizeBytesMax < blockSizeBytesDefault)
+assert.equal(checksumPageSizeBytes % recordAlignmentBytes, 0)
+assert.equal(blockSizeBytesMin % recordAlignmentBytes, 0)
+assert.equal(blockSizeBytesDefault % recordAlignmentBytes, 0)
+assert.ok(blockSizeBytesMin <= blockSizeBytesDefault)
+assert.ok(blockSizeBytesDefault <= blockSizeBytesMax)
+assert.ok(chunkSizeBytesMax <= groupCommitBytesMax) // the largest record fits one group commit
+assert.ok(groupCommitBytesMax <= nodeRequestBytesInFlightMax)
+assert.ok(compactionDeadRatioDefault > 0)
+assert.ok(compactionDeadRatioDefault < 1)
+// base64 of every page CRC of the largest chunk fits the header budget
+assert.ok(Math.ceil((4 * chunkSizeBytesMax) / checksumPageSizeBytes / 3) * 4 <= nodeWireHeaderBytesMax)
 assert.ok(multipartPartSizeBytesMax * multipartPartsMax >= objectSizeBytesMax)
+
+// Catalog (src/catalog): transactions, batches and queues
+export const catalogTxTriesMax = 16 // SERIALIZABLE retries on 40001/40P01, then SerializationFailure
+export const catalogTxBackoffMsBase = 2
+export const catalogTxBackoffMsMax = 250
+export const catalogConnectTimeoutMsDefault = 10_000
+export const catalogConnectionsPerProcessDefault = 8
+export const catalogRowsPerInsertMax = 500 // rows per multi-row INSERT (bound parameters stay < 65534)
+export const renamePrefixKeysMax = 100_000 // keys moved by one directory rename (one transaction)
+export const queueClaimBatchMax = 100
+export const queueLeaseMsMax = 60 * 60_000
+export const chunkDeletionDelayMsDefault = 10 * 60_000 // readers of a replaced version finish first
+export const multipartListPartsMax = 1000
+export const multipartListUploadsMax = 1000
+export const symlinkTargetBytesMax = 4096
+// The embedded catalog (PGlite served over pglite-socket)
+export const embeddedConnectionsMax = 512
+export const embeddedSessionHoldMsMax = 30_000 // a client holding the single session this long is cut off
+
+assert.ok(catalogTxBackoffMsBase > 0 && catalogTxBackoffMsBase <= catalogTxBackoffMsMax)
+assert.ok(catalogRowsPerInsertMax * 12 < 65_534) // the widest row we insert has 12 columns
+assert.ok(queueClaimBatchMax >= 1 && listPageKeysMax >= 1)
+
 assert.ok(singlePutSizeBytesMax <= objectSizeBytesMax)
 assert.ok(copyPartSizeBytesMax <= multipartPartSizeBytesMax)
 assert.ok(deleteObjectsKeysMax * (keyLengthBytesMax + 64) <= xmlBodyBytesMax)

@@ -12,6 +12,7 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { checksumTree } from '../codec/checksum.ts'
+import { ReedSolomon } from '../codec/reed-solomon.ts'
 import { BlobfsError, errorCodeOf, isBlobfsError, type ErrorCode } from '../errors.ts'
 import type { ChunkId, ChunkStore, NodeId } from '../cluster/chunk-store.ts'
 import { StripePlacement, type NodeCandidate } from '../cluster/placement.ts'
@@ -258,4 +259,15 @@ function firstSuccess<T>(promises: Promise<T>[]): Promise<T> {
 function withTimeout(signal: AbortSignal | undefined, timeoutMs: number): AbortSignal {
   const timeout = AbortSignal.timeout(timeoutMs)
   return signal ? AbortSignal.any([signal, timeout]) : timeout
+}
+
+/** The object layer's codec over the native Reed-Solomon kernels (threadpool calls). */
+export function stripeCodec(dataShards: number, parityShards: number): StripeCodec {
+  const rs = new ReedSolomon(dataShards, parityShards)
+  return {
+    dataShards,
+    parityShards,
+    encode: (shards) => rs.encodeAsync(shards),
+    reconstruct: (shards, present, wanted) => rs.reconstructAsync(shards, present, wanted),
+  }
 }
