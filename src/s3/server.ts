@@ -112,7 +112,6 @@ class RequestHandler {
     const id = requestId()
     const log = this.config.logger.child({ reqId: id })
     const socket = req.socket
-    const readAtStart = socket.bytesRead
     const writtenAtStart = socket.bytesWritten
     const abort = new AbortController()
     res.once('close', () => {
@@ -179,7 +178,7 @@ class RequestHandler {
       this.metrics.inFlight.dec()
       const durationMs = Number(process.hrtime.bigint() - startedNs) / 1e6
       const status = res.headersSent ? res.statusCode : 0
-      const bytesIn = socket.bytesRead - readAtStart
+      const bytesIn = body?.rawBytes ?? 0
       const bytesOut = socket.bytesWritten - writtenAtStart
       this.metrics.requests.inc({ operation, status: String(status) })
       this.metrics.latency.observe({ operation }, durationMs / 1000)
