@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import { createHash, randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { Readable } from 'node:stream'
+import { checkBucketName } from '../../src/catalog/keys.ts'
 import { crc32c } from '../../src/codec/checksum.ts'
 import { BlobfsError } from '../../src/errors.ts'
 import { listPageKeysMax, multipartPartSizeBytesMin, multipartPartsMax, objectSizeBytesMax } from '../../src/limits.ts'
@@ -135,6 +136,7 @@ export class MemoryObjectLayer implements ObjectLayer {
   // ---------------------------------------------------------------- buckets
 
   async createBucket(name: string, owner: string, policy: BucketPolicy = 'PRIVATE'): Promise<BucketInfo> {
+    checkBucketName(name) // the catalog's own rule, so the fake refuses exactly what the catalog does
     if (this.buckets.has(name)) throw new BlobfsError('BucketAlreadyExists', `bucket '${name}' exists`)
     const info: BucketInfo = { name, owner, policy, createdAt: new Date() }
     this.buckets.set(name, { info, objects: new Map(), keys: [] })
