@@ -2,8 +2,9 @@
 // object the read actually returned, so the answer and the bytes agree.
 //
 // Precedence (RFC 7232 section 6): If-Match, else If-Unmodified-Since (412 when
-// false); then If-None-Match, else If-Modified-Since (304 for GET/HEAD when false,
-// If-None-Match on other methods 412). The copy-source variants always answer 412.
+// false); then If-None-Match, else If-Modified-Since (304 for GET/HEAD when false).
+// The x-amz-copy-source-if-* variants follow the same order but answer 412 for
+// every failure, If-Modified-Since included (S3's CopyObject semantics).
 import type { IncomingHttpHeaders } from 'node:http'
 import { BlobfsError } from '../errors.ts'
 import type { ObjectInfo } from '../objects/types.ts'
@@ -52,7 +53,9 @@ const seconds = (ms: number) => Math.floor(ms / 1000)
 
 export type PreconditionOutcome = 'proceed' | 'not-modified' | 'failed'
 
-export function evaluatePreconditions(pre: Preconditions, info: ObjectInfo, isRead: boolean): PreconditionOutcome {
+/** `read`: GET/HEAD (304 where RFC 7232 says so); `copy`: a copy source (412 for any failure). */
+export function evaluatePreconditions(pre: Preconditions, info: ObjectInfo, mode: 'read' | 'copy'): PreconditionOutcome {
+  const notModified: PreconditionOutcome = mode === 'read' ? 'not-modified' : 'failed'
   const modified = seconds(info.lastModified.getTime())
   if (pre.ifMatch !== undefined) {
     if (!etagListMatches(pre.ifMatch, info.etag)) return 'failed'
@@ -60,16 +63,16 @@ export function evaluatePreconditions(pre: Preconditions, info: ObjectInfo, isRe
     return 'failed'
   }
   if (pre.ifNoneMatch !== undefined) {
-    if (etagListMatches(pre.ifNoneMatch, info.etag)) return isRead ? 'not-modified' : 'failed'
-  } else if (isRead && pre.ifModifiedSince !== undefined && modified <= seconds(pre.ifModifiedSince)) {
-    return 'not-modified'
+    if (etagListMatches(pre.ifNoneMatch, info.etag)) return notModified
+  } else if (pre.ifModifiedSince !== undefined && modified <= seconds(pre.ifModifiedSince)) {
+    return notModified
   }
   return 'proceed'
 }
 
-/** Throws PreconditionFailed (copy sources: never 304). */
-export function requirePreconditions(pre: Preconditions, info: ObjectInfo, what: string): void {
-  if (evaluatePreconditions(pre, info, false) !== 'proceed') throw new BlobfsError('PreconditionFailed', `a condition on ${what} did not hold`)
+/** Throws PreconditionFailed unless the copy-source conditions hold. */
+export function requireCopySourceConditions(pre: Preconditions, info: ObjectInfo, what: string): void {
+  if (evaluatePreconditions(pre, info, 'copy') !== 'proceed') throw new BlobfsError('PreconditionFailed', `a condition on ${what} did not hold`)
 }
 
 export type RangeSpec = { kind: 'from'; start: number; end: number | null } | { kind: 'suffix'; length: number }

@@ -23,7 +23,7 @@ export class GatewayMetrics {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
       registers,
     })
-    this.bytesIn = new Counter({ name: 'blobfs_s3_received_bytes_total', help: 'Bytes read from clients (headers and framing included)', labelNames: ['operation'], registers })
+    this.bytesIn = new Counter({ name: 'blobfs_s3_received_bytes_total', help: 'Request body bytes read from clients (aws-chunked framing included)', labelNames: ['operation'], registers })
     this.bytesOut = new Counter({ name: 'blobfs_s3_sent_bytes_total', help: 'Bytes written to clients (headers included)', labelNames: ['operation'], registers })
     this.inFlight = new Gauge({ name: 'blobfs_s3_requests_in_flight', help: 'Requests being served', registers })
     this.rateLimited = new Counter({ name: 'blobfs_s3_rate_limited_total', help: 'Requests refused with SlowDown by the per-key rate limit', registers })

@@ -30,7 +30,7 @@ function hostname(host: string | undefined): string {
 }
 
 /** Splits the request URL into endpoint and target. */
-export function resolveEndpoint(url: string, host: string | undefined, domain: string | null, metricsPath: string | null): Endpoint {
+export function resolveEndpoint(method: string, url: string, host: string | undefined, domain: string | null, metricsPath: string | null): Endpoint {
   const q = url.indexOf('?')
   const rawPath = q < 0 ? url : url.slice(0, q)
   const rawQuery = q < 0 ? '' : url.slice(q + 1)
@@ -44,7 +44,7 @@ export function resolveEndpoint(url: string, host: string | undefined, domain: s
     const key = percentDecode(rawPath.slice(1))
     return { kind: 's3', target: { style: 'virtual', bucket, key: key === '' ? null : key, rawPath, rawQuery, query } }
   }
-  if (metricsPath && rawPath === metricsPath && rawQuery === '') return { kind: 'metrics' }
+  if (metricsPath && method === 'GET' && rawPath === metricsPath && rawQuery === '') return { kind: 'metrics' }
   if (rawPath.startsWith(apiPrefix)) {
     // /api/v1/buckets/{bucket}/objects/{key}
     const rest = rawPath.slice(apiPrefix.length)

@@ -112,7 +112,6 @@ class RequestHandler {
     const id = requestId()
     const log = this.config.logger.child({ reqId: id })
     const socket = req.socket
-    const readAtStart = socket.bytesRead
     const writtenAtStart = socket.bytesWritten
     const abort = new AbortController()
     res.once('close', () => {
@@ -130,7 +129,7 @@ class RequestHandler {
     let body: RequestBody | null = null
     let failure: unknown = null
     try {
-      const endpoint = resolveEndpoint(req.url ?? '/', req.headers.host, this.config.domain, this.config.metricsPath)
+      const endpoint = resolveEndpoint(req.method ?? 'GET', req.url ?? '/', req.headers.host, this.config.domain, this.config.metricsPath)
       if (endpoint.kind === 'metrics') {
         operation = 'Metrics'
         const text = await this.metrics.registry.metrics()
@@ -179,7 +178,7 @@ class RequestHandler {
       this.metrics.inFlight.dec()
       const durationMs = Number(process.hrtime.bigint() - startedNs) / 1e6
       const status = res.headersSent ? res.statusCode : 0
-      const bytesIn = socket.bytesRead - readAtStart
+      const bytesIn = body?.rawBytes ?? 0
       const bytesOut = socket.bytesWritten - writtenAtStart
       this.metrics.requests.inc({ operation, status: String(status) })
       this.metrics.latency.observe({ operation }, durationMs / 1000)
@@ -229,7 +228,9 @@ class RequestHandler {
     const message = clientMessage(error, spec)
     const resource = context.target ? '/' + [context.target.bucket, context.target.key].filter((p) => p !== null).join('/') : (req.url ?? '/')
     const headers: Record<string, string | number> = {}
-    if (this.mustClose(req, context.body, context.expectContinue)) headers.connection = 'close'
+    // A stalled or broken body leaves the connection unusable; so does a large unread one.
+    const bodyBroken = error instanceof BlobfsError && (error.code === 'RequestTimeout' || error.code === 'IncompleteBody')
+    if (bodyBroken || this.mustClose(req, context.body, context.expectContinue)) headers.connection = 'close'
     for (const name of ['content-type', 'content-length', 'etag', 'last-modified', 'accept-ranges']) res.removeHeader(name)
     if (req.method === 'HEAD') {
       res.writeHead(spec.status, headers)

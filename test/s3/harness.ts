@@ -2,6 +2,7 @@
 // tenants' access keys, and hands out AWS SDK clients (default settings apart from
 // endpoint, credentials and path style) for the tests. Call close() in finally.
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3'
+import { createCipheriv } from 'node:crypto'
 import { Agent } from 'node:http'
 import { pino } from 'pino'
 import type { AccessKey } from '../../src/objects/types.ts'
@@ -71,17 +72,10 @@ export async function collect(body: AsyncIterable<Uint8Array> | undefined): Prom
   return Buffer.concat(parts)
 }
 
-/** Deterministic bytes (no Math.random: a failure replays). */
+/** Deterministic bytes (AES-CTR keyed by the seed; no Math.random, so a failure replays). */
 export function patternBytes(length: number, seed = 1): Buffer {
-  const out = Buffer.allocUnsafe(length)
-  let x = seed >>> 0 || 1
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13
-    x >>>= 0
-    x ^= x >>> 17
-    x ^= x << 5
-    x >>>= 0
-    out[i] = x & 0xff
-  }
-  return out
+  const key = Buffer.alloc(16)
+  key.writeUInt32BE(seed >>> 0)
+  const cipher = createCipheriv('aes-128-ctr', key, Buffer.alloc(16))
+  return Buffer.concat([cipher.update(Buffer.alloc(length)), cipher.final()])
 }

@@ -5,7 +5,9 @@
 // before the real object layer exists. Bytes are kept as the received buffers.
 import assert from 'node:assert/strict'
 import { createHash, randomUUID } from 'node:crypto'
+import { EventEmitter } from 'node:events'
 import { Readable } from 'node:stream'
+import { checkBucketName } from '../../src/catalog/keys.ts'
 import { crc32c } from '../../src/codec/checksum.ts'
 import { BlobfsError } from '../../src/errors.ts'
 import { listPageKeysMax, multipartPartSizeBytesMin, multipartPartsMax, objectSizeBytesMax } from '../../src/limits.ts'
@@ -124,6 +126,8 @@ export class MemoryObjectLayer implements ObjectLayer {
   private readonly keys = new Map<string, AccessKey>()
   /** Counts of calls, for tests that check what reached the object layer. */
   readonly calls = { putObject: 0, uploadPart: 0, getObject: 0 }
+  /** Emits 'settled' ({ op, bucket, key, error }) when a putObject or uploadPart ends either way. */
+  readonly writes = new EventEmitter()
 
   addAccessKey(key: AccessKey): void {
     this.keys.set(key.accessKeyId, key)
@@ -132,6 +136,7 @@ export class MemoryObjectLayer implements ObjectLayer {
   // ---------------------------------------------------------------- buckets
 
   async createBucket(name: string, owner: string, policy: BucketPolicy = 'PRIVATE'): Promise<BucketInfo> {
+    checkBucketName(name) // the catalog's own rule, so the fake refuses exactly what the catalog does
     if (this.buckets.has(name)) throw new BlobfsError('BucketAlreadyExists', `bucket '${name}' exists`)
     const info: BucketInfo = { name, owner, policy, createdAt: new Date() }
     this.buckets.set(name, { info, objects: new Map(), keys: [] })
@@ -217,6 +222,21 @@ export class MemoryObjectLayer implements ObjectLayer {
 
   async putObject(bucket: string, key: string, body: Body, options: WriteOptions = {}): Promise<ObjectInfo> {
     this.calls.putObject++
+    return this.settle('putObject', bucket, key, this.put(bucket, key, body, options))
+  }
+
+  private async settle<T>(op: string, bucket: string, key: string, work: Promise<T>): Promise<T> {
+    try {
+      const result = await work
+      this.writes.emit('settled', { op, bucket, key, error: null })
+      return result
+    } catch (error) {
+      this.writes.emit('settled', { op, bucket, key, error })
+      throw error
+    }
+  }
+
+  private async put(bucket: string, key: string, body: Body, options: WriteOptions): Promise<ObjectInfo> {
     this.bucket(bucket)
     const { data, size, md5, crc } = await this.consume(body, options, objectSizeBytesMax)
     const target = this.bucket(bucket)
@@ -384,6 +404,10 @@ export class MemoryObjectLayer implements ObjectLayer {
 
   async uploadPart(bucket: string, key: string, uploadId: string, partNumber: number, body: Body, options: WriteOptions = {}): Promise<PartInfo> {
     this.calls.uploadPart++
+    return this.settle('uploadPart', bucket, key, this.part(bucket, key, uploadId, partNumber, body, options))
+  }
+
+  private async part(bucket: string, key: string, uploadId: string, partNumber: number, body: Body, options: WriteOptions): Promise<PartInfo> {
     this.upload(bucket, key, uploadId)
     if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > multipartPartsMax) throw new BlobfsError('InvalidArgument', `part number ${partNumber}`)
     const { data, size, md5, crc } = await this.consume(body, options, objectSizeBytesMax)

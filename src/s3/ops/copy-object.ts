@@ -5,7 +5,7 @@
 // copied (ifSourceObjectId), so a concurrent overwrite cannot slip in between.
 import { BlobfsError } from '../../errors.ts'
 import { bucketName, header, objectKey, sendXml, type Operation } from '../context.ts'
-import { readPreconditions, requirePreconditions } from '../conditions.ts'
+import { readPreconditions, requireCopySourceConditions } from '../conditions.ts'
 import { refuseUnsupportedWriteHeaders, writeMetadataFrom } from '../headers.ts'
 import { authorizeCopySource, parseCopySource, refuseVersionId } from './common.ts'
 
@@ -32,7 +32,7 @@ export const copyObject: Operation = {
     let ifSourceObjectId: string | undefined
     if (Object.values(pre).some((v) => v !== undefined)) {
       const info = await ctx.objects.headObject(source.bucket, source.key)
-      requirePreconditions(pre, info, 'the copy source')
+      requireCopySourceConditions(pre, info, 'the copy source')
       ifSourceObjectId = info.objectId
     }
     const info = await ctx.objects.copyObject(source, target, {

@@ -1,10 +1,10 @@
-// CreateBucket: the name is checked against S3's rules, the optional
-// CreateBucketConfiguration must be well-formed, and the canned ACL picks the policy
-// (private -> PRIVATE, public-read -> PUBLIC_READ; others are not supported).
+// CreateBucket: the optional CreateBucketConfiguration must be well-formed, and the
+// canned ACL picks the policy (private -> PRIVATE, public-read -> PUBLIC_READ; others
+// are not supported). The object layer checks the name against S3's rules.
 import { BlobfsError, isBlobfsError } from '../../errors.ts'
 import { xmlBodyBytesMax } from '../../limits.ts'
 import type { BucketPolicy } from '../../objects/types.ts'
-import { validateBucketName } from '../bucket-names.ts'
+import { refuseReservedBucketName } from '../bucket-names.ts'
 import { bucketName, header, sendEmpty, type Operation } from '../context.ts'
 import { parseXml, xmlText } from '../xml.ts'
 
@@ -15,7 +15,7 @@ export const createBucket: Operation = {
   access: 'service',
   async run(ctx) {
     const name = bucketName(ctx)
-    validateBucketName(name)
+    refuseReservedBucketName(name)
     const acl = header(ctx, 'x-amz-acl') ?? 'private'
     const policy = policies[acl]
     if (!policy) throw new BlobfsError('NotSupported', `the bucket ACL '${acl}' is not supported (private or public-read)`)

@@ -43,7 +43,7 @@ function refuseUnsupported(ctx: OperationContext): void {
 
 /** Answers 304 or throws 412 when a condition does not hold; true when the caller should go on. */
 function checkConditions(ctx: OperationContext, pre: Preconditions, info: ObjectInfo): boolean {
-  const outcome = evaluatePreconditions(pre, info, true)
+  const outcome = evaluatePreconditions(pre, info, 'read')
   if (outcome === 'failed') throw new BlobfsError('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold')
   if (outcome === 'not-modified') {
     ctx.res.writeHead(304, { etag: info.etag, 'last-modified': info.lastModified.toUTCString() })

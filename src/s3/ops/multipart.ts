@@ -5,7 +5,7 @@
 import { BlobfsError } from '../../errors.ts'
 import { copyPartSizeBytesMax, listPageKeysMax, multipartPartSizeBytesMax, xmlBodyBytesMax } from '../../limits.ts'
 import { algorithmOfHeader, checksumFromHeaders, contentMd5 } from '../checksums.ts'
-import { evaluatePreconditions, parseRange, readPreconditions } from '../conditions.ts'
+import { parseRange, readPreconditions, requireCopySourceConditions } from '../conditions.ts'
 import { bucketName, header, objectKey, sendEmpty, sendXml, type Operation } from '../context.ts'
 import { refuseUnsupportedWriteHeaders, writeMetadataFrom } from '../headers.ts'
 import { uriEncode } from '../sigv4.ts'
@@ -66,9 +66,7 @@ export const uploadPartCopy: Operation = {
       const info = read.info
       if (range && range.end >= info.sizeBytes) throw new BlobfsError('InvalidRange', `the range ${rangeHeader} is outside the ${info.sizeBytes}-byte source`)
       if (!range && info.sizeBytes > copyPartSizeBytesMax) throw new BlobfsError('InvalidRequest', `a source over ${copyPartSizeBytesMax} bytes must be copied by ranges`)
-      if (evaluatePreconditions(readPreconditions(ctx.req.headers, 'x-amz-copy-source-'), info, false) !== 'proceed') {
-        throw new BlobfsError('PreconditionFailed', 'a condition on the copy source did not hold')
-      }
+      requireCopySourceConditions(readPreconditions(ctx.req.headers, 'x-amz-copy-source-'), info, 'the copy source')
       const lengthBytes = read.range ? read.range.end - read.range.start + 1 : info.sizeBytes
       const part = await ctx.objects.uploadPart(bucketName(ctx), objectKey(ctx), uploadId, partNumber, read.body, { expectedLengthBytes: lengthBytes, signal: ctx.signal })
       sendXml(ctx, 200, 'CopyPartResult', { ETag: part.etag, LastModified: part.lastModified })
