@@ -38,6 +38,18 @@ export const errnoByCode: Readonly<Record<ErrorCode, number>> = Object.freeze({
   AccessDenied: errno.EACCES,
   InvalidAccessKeyId: errno.EACCES,
   SignatureDoesNotMatch: errno.EACCES,
+  // gateway framing and auth: the mount never produces these, but the table is total
+  InvalidRequest: errno.EINVAL,
+  MalformedXML: errno.EINVAL,
+  MissingContentLength: errno.EINVAL,
+  InvalidDigest: errno.EINVAL,
+  PayloadHashMismatch: errno.EIO,
+  MetadataTooLarge: errno.E2BIG,
+  MethodNotAllowed: errno.EPERM,
+  RequestTimeout: errno.ETIMEDOUT,
+  RequestTimeTooSkewed: errno.EACCES,
+  AuthorizationMalformed: errno.EACCES,
+  BucketAlreadyOwnedByYou: errno.EEXIST,
   // data plane: never wrong bytes, so anything that could not be read back is EIO
   ChunkNotFound: errno.EIO,
   ChunkCorrupt: errno.EIO,
