@@ -175,7 +175,12 @@ export class StorageNode {
       const metrics = new NodeMetrics({ store: () => store.stats(), workers: () => node?.workerStatus() ?? [] })
       holder.metrics = metrics
       node = new StorageNode(config, identity, store, recovery, options, metrics)
-      await node.listen()
+      try {
+        await node.listen()
+      } catch (error) {
+        await store.close()
+        throw error
+      }
       // Register before serving background work; if the control plane is down the
       // heartbeat keeps trying.
       await node.heartbeat.register().catch((error: unknown) => log.warn({ err: error }, 'registration failed; the heartbeat will retry'))
