@@ -48,7 +48,7 @@ import {
   type RecordHeader,
   type RecordKind,
 } from './format.ts'
-import { readSnapshot, snapshotFileName, writeSnapshot, type SnapshotBlock } from './snapshot.ts'
+import { readSnapshot, writeSnapshot, type SnapshotBlock } from './snapshot.ts'
 
 export type SyncMode = 'fdatasync' | 'none'
 
@@ -1020,4 +1020,3 @@ async function* scanHeaders(block: Block, fromUnits: number): AsyncGenerator<{ o
   }
 }
 
-export { snapshotFileName }
