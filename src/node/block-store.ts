@@ -183,6 +183,8 @@ export class BlockStore {
   private active: Block | null = null
   private nextBlock = 1
   private epoch = 0
+  /** False when a full disk kept the new epoch from being recorded: no appends then. */
+  private epochPersisted = true
   private synced: Position = positionZero
   private queue: PendingAppend[] = []
   private writing = false
@@ -309,8 +311,21 @@ export class BlockStore {
     }
     assert.ok(Number.isInteger(epoch) && epoch >= 0 && epoch < 0xffffffff, 'Number.isInteger(epoch) && epoch >= 0 && epoch < 0xffffffff')
     const next = epoch + 1
-    await writeFileAtomic(this.options.dir, path, Buffer.from(JSON.stringify({ formatVersion: storeFormatVersion, epoch: next }) + '\n'))
+    try {
+      await this.persistEpoch(next)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error
+      // Start anyway, read-only: every stored chunk stays readable on a full disk.
+      this.epochPersisted = false
+      this.readOnlyReason = 'disk full'
+      this.log.error('disk full: cannot record the new epoch; starting read-only')
+    }
     return next
+  }
+
+  private async persistEpoch(epoch: number): Promise<void> {
+    const path = join(this.options.dir, stateFileName)
+    await writeFileAtomic(this.options.dir, path, Buffer.from(JSON.stringify({ formatVersion: storeFormatVersion, epoch }) + '\n'))
   }
 
   private async openBlock(number: number): Promise<Block> {
@@ -615,8 +630,17 @@ export class BlockStore {
   }
 
   /** Leaves read-only mode after a disk-full (the caller saw free space again). */
-  clearReadOnly(): void {
+  async clearReadOnly(): Promise<void> {
     if (this.readOnlyReason !== 'disk full' || this.failure) return
+    if (!this.epochPersisted) {
+      try {
+        await this.persistEpoch(this.epoch)
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOSPC') return
+        throw error
+      }
+      this.epochPersisted = true
+    }
     this.readOnlyReason = null
     this.log.info('leaving read-only mode')
     this.observer.readOnly?.(false, 'space available')
@@ -752,6 +776,7 @@ export class BlockStore {
   private append(kind: RecordKind, chunkId: Buffer, payload: Buffer, pageCrcs: Uint32Array, root: number, createdMs: number, origin: Position | null): Promise<Position> {
     if (this.failure) return Promise.reject(this.unavailable())
     if (this.closed) return Promise.reject(new BlobfsError('NodeUnavailable', 'block store is closed'))
+    if (!this.epochPersisted) return Promise.reject(new BlobfsError('InsufficientStorage', 'storage node is full (its epoch could not be recorded)'))
     return new Promise((resolve, reject) => {
       this.queue.push({ kind, chunkId, payload, pageCrcs, root, createdMs, origin, resolve, reject })
       if (!this.writing) {
@@ -990,7 +1015,10 @@ export class BlockStore {
     if (this.closed) return
     this.closed = true
     while (this.writing) await this.drained
-    if (options.snapshot !== false && !this.failure) await this.snapshot()
+    if (options.snapshot !== false && !this.failure) {
+      // A full disk may refuse the snapshot: the log holds everything, start-up replays it.
+      await this.snapshot().catch((error) => this.log.warn({ err: error }, 'final index snapshot failed; the next start replays the log'))
+    }
     while (this.snapshotRunning) await this.snapshotRunning.catch(() => {})
     await this.releaseRetired().catch(() => {})
     for (const block of [...this.blocks.values(), ...this.retiring]) await block.fh.close().catch(() => {})
