@@ -3,7 +3,7 @@
 // restart), and once deletes and compaction free space it takes writes again.
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, open, rm, unlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
@@ -96,6 +96,48 @@ test('disk full: 507, read-only in the control plane, stored chunks intact; spac
       await store.put('n', big.id, big.data, big.tree)
       assert.ok((await store.get('n', big.id)).equals(big.data))
       for (const c of stored.slice(12)) assert.ok((await store.get('n', c.id)).equals(c.data))
+    } finally {
+      await store.close()
+      await node.stop()
+    }
+  })
+})
+
+test('a node started on a completely full disk serves its chunks read-only, and writes again once space returns', { timeout: 60_000 }, async () => {
+  await withTmpfs(8, async (dir) => {
+    const config = nodeConfig({ dataDir: join(dir, 'node'), blockSizeBytes: 1 * MiB, heartbeatIntervalMs: 3_600_000 })
+    const controlPlane = new MemoryControlPlane()
+    let node = await StorageNode.start(config, { controlPlane, log: quietLog })
+    const store = new HttpChunkStore({ resolve: () => node.url, retriesMax: 0 })
+    try {
+      const stored = Array.from({ length: 3 }, (_, i) => newChunk(i, 200 * 1024))
+      for (const c of stored) await store.put('n', c.id, c.data, c.tree)
+      await node.stop()
+      // Fill every last byte.
+      const filler = join(dir, 'filler')
+      const fh = await open(filler, 'w')
+      const piece = Buffer.alloc(64 * 1024)
+      try {
+        for (;;) await fh.write(piece)
+      } catch (error) {
+        assert.equal((error as NodeJS.ErrnoException).code, 'ENOSPC')
+      } finally {
+        await fh.close()
+      }
+
+      node = await StorageNode.start(config, { controlPlane, log: quietLog })
+      assert.equal(controlPlane.readOnly.get(node.nodeId), true)
+      for (const c of stored) assert.ok((await store.get('n', c.id)).equals(c.data))
+      const more = newChunk(10, 1000)
+      await rejectsWithCode(store.put('n', more.id, more.data, more.tree), 'InsufficientStorage')
+
+      await unlink(filler)
+      node.runners.find((r) => r.worker.name === 'heartbeat')!.wake()
+      await until(() => controlPlane.readOnly.get(node.nodeId) === false)
+      await store.put('n', more.id, more.data, more.tree)
+      await node.stop()
+      node = await StorageNode.start(config, { controlPlane, log: quietLog })
+      for (const c of [...stored, more]) assert.ok((await store.get('n', c.id)).equals(c.data))
     } finally {
       await store.close()
       await node.stop()
