@@ -3,7 +3,7 @@
 // from the embedded slice on, PGlite served over pglite-socket.
 import { after, before, describe } from 'node:test'
 import { openCatalog, type Catalog, type CatalogOptions } from '../../src/catalog/catalog.ts'
-import { startPostgres, type PostgresServer } from './postgres-server.ts'
+import { startPostgres, type PostgresServer } from '../support/postgres-server.ts'
 
 export type BackendName = 'postgres'
 
