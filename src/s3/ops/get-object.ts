@@ -83,13 +83,9 @@ export const headObject: Operation = {
     if (!checkConditions(ctx, pre, info)) return
     const spec = parseRange(header(ctx, 'range'))
     const span = spec ? rangeOrThrow(ctx, spec, info) : null
-    sendEmptyWithLength(ctx, span ? 206 : 200, contentHeaders(ctx, info, span, extra))
+    ctx.res.writeHead(span ? 206 : 200, contentHeaders(ctx, info, span, extra))
+    ctx.res.end()
   },
-}
-
-function sendEmptyWithLength(ctx: OperationContext, status: number, headers: Record<string, string | number>): void {
-  ctx.res.writeHead(status, headers)
-  ctx.res.end()
 }
 
 function rangeOrThrow(ctx: OperationContext, spec: RangeSpec, info: ObjectInfo): { start: number; end: number } {

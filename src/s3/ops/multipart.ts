@@ -3,14 +3,15 @@
 // Parts stream like PutObject bodies; a copied part streams from a ranged read of
 // the source into the part, so no copy is held in memory either.
 import { BlobfsError } from '../../errors.ts'
-import { copyPartSizeBytesMax, listPageKeysMax, multipartPartSizeBytesMax, xmlBodyBytesMax } from '../../limits.ts'
-import { algorithmOfHeader, checksumFromHeaders, contentMd5 } from '../checksums.ts'
+import { copyPartSizeBytesMax, listPageKeysMax, xmlBodyBytesMax } from '../../limits.ts'
+import { algorithmOfHeader } from '../checksums.ts'
 import { parseRange, readPreconditions, requireCopySourceConditions } from '../conditions.ts'
 import { bucketName, header, objectKey, sendEmpty, sendXml, type Operation } from '../context.ts'
 import { refuseUnsupportedWriteHeaders, writeMetadataFrom } from '../headers.ts'
 import { uriEncode } from '../sigv4.ts'
 import { parseXml, xmlList, xmlText } from '../xml.ts'
-import { authorizeCopySource, checksumEcho, encodingTypeOf, parseCopySource, parseMaxCount, partNumberOf, uploadIdOf } from './common.ts'
+import { authorizeCopySource, encodingTypeOf, parseCopySource, parseMaxCount, partNumberOf, uploadIdOf } from './common.ts'
+import { uploadPartFromRequest } from './put-object.ts'
 
 export const createMultipartUpload: Operation = {
   name: 'CreateMultipartUpload',
@@ -34,15 +35,8 @@ export const uploadPart: Operation = {
   name: 'UploadPart',
   access: 'object-write',
   async run(ctx) {
-    const partNumber = partNumberOf(ctx)
-    const checksum = checksumFromHeaders(ctx.req.headers)
-    const part = await ctx.objects.uploadPart(bucketName(ctx), objectKey(ctx), uploadIdOf(ctx), partNumber, ctx.body.stream(multipartPartSizeBytesMax), {
-      expectedMd5: contentMd5(ctx.req.headers),
-      expectedLengthBytes: ctx.body.declaredBytes ?? undefined,
-      checksum: checksum ?? undefined,
-      signal: ctx.signal,
-    })
-    sendEmpty(ctx, 200, { etag: part.etag, ...checksumEcho(checksum, ctx.body.trailerChecksum) })
+    const { part, echo } = await uploadPartFromRequest(ctx)
+    sendEmpty(ctx, 200, { etag: part.etag, ...echo })
   },
 }
 
