@@ -10,7 +10,7 @@ import { bucketName, header, objectKey, sendEmpty, sendXml, type Operation } fro
 import { refuseUnsupportedWriteHeaders, writeMetadataFrom } from '../headers.ts'
 import { uriEncode } from '../sigv4.ts'
 import { parseXml, xmlList, xmlText } from '../xml.ts'
-import { authorizeCopySource, encodingTypeOf, parseCopySource, parseMaxCount, partNumberOf, uploadIdOf } from './common.ts'
+import { authorizeCopySource, encodingTypeOf, listingEncoder, parseCopySource, parseMaxCount, partNumberOf, uploadIdOf } from './common.ts'
 import { uploadPartFromRequest } from './put-object.ts'
 
 export const createMultipartUpload: Operation = {
@@ -137,8 +137,7 @@ export const listMultipartUploads: Operation = {
   async run(ctx) {
     const q = ctx.target.query
     if (q.get('delimiter')) throw new BlobfsError('NotSupported', 'ListMultipartUploads with a delimiter is not supported')
-    const url = encodingTypeOf(ctx) === 'url'
-    const encode = (v: string | undefined) => (v === undefined ? undefined : url ? uriEncode(v, false) : v)
+    const encode = listingEncoder(ctx)
     const maxUploads = parseMaxCount(ctx, 'max-uploads', listPageKeysMax)
     const owner = ctx.bucket!.owner
     const page = await ctx.objects.listMultipartUploads(bucketName(ctx), {
@@ -156,7 +155,7 @@ export const listMultipartUploads: Operation = {
       Prefix: encode(q.get('prefix') ?? ''),
       MaxUploads: maxUploads,
       IsTruncated: page.isTruncated,
-      EncodingType: url ? 'url' : undefined,
+      EncodingType: encodingTypeOf(ctx) ?? undefined,
       Upload: page.uploads.map((u) => ({
         Key: encode(u.key),
         UploadId: u.uploadId,
