@@ -121,3 +121,30 @@ assert.ok(copyPartSizeBytesMax <= multipartPartSizeBytesMax)
 assert.ok(deleteObjectsKeysMax * (keyLengthBytesMax + 64) <= xmlBodyBytesMax)
 assert.ok(multipartPartsMax * 128 <= xmlBodyBytesMax)
 assert.ok(rateLimitBurstDefault >= rateLimitRequestsPerSecondDefault)
+
+// FUSE daemon (src/fuse): caches, spooling, readahead, deadlines
+export const fuseAttrTtlMsDefault = 1000
+export const fuseAttrCacheEntriesMax = 100_000
+export const fuseDirCacheDirsMax = 1000
+export const fuseDirCacheNamesMax = 10_000 // larger directories are listed afresh every time
+export const fuseBlockSizeBytesDefault = 1 * MiB // read-cache unit: a 4 KiB random read fetches one block
+export const fuseBlockCacheBytesDefault = 256 * MiB
+export const fuseReadaheadBytesDefault = stripeSizeBytesDefault // sequential readers fetch whole stripes ahead
+export const fuseReadaheadInFlightBytesMax = 4 * stripeSizeBytesDefault // all readers together
+export const fuseSpoolMemoryBytesPerFileDefault = 8 * MiB // past this a file's spool moves to disk
+export const fuseSpoolMemoryBytesTotalDefault = 64 * MiB // all spools together
+export const fuseUploadPieceBytes = 1 * MiB // spool -> putObject body pieces
+export const fuseOpTimeoutMsDefault = 30_000 // metadata ops and reads
+export const fuseTransferTimeoutMsDefault = 10 * 60_000 // ops that upload or load a whole file
+export const fuseBindingTimeoutMarginMs = 5_000 // fuse-native's own timeout is ours plus this
+export const fuseMaxReadBytes = 128 * KiB // libfuse 2 caps requests at 32 pages
+export const fuseMaxWriteBytes = 128 * KiB
+export const fuseNameBytesMax = 255
+
+assert.equal(stripeSizeBytesDefault % fuseBlockSizeBytesDefault, 0)
+assert.equal(fuseBlockSizeBytesDefault % checksumPageSizeBytes, 0)
+assert.equal(fuseReadaheadBytesDefault % fuseBlockSizeBytesDefault, 0)
+assert.ok(fuseBlockCacheBytesDefault >= 2 * fuseReadaheadBytesDefault)
+assert.ok(fuseSpoolMemoryBytesPerFileDefault <= fuseSpoolMemoryBytesTotalDefault)
+assert.ok(fuseMaxReadBytes <= fuseBlockSizeBytesDefault)
+assert.ok(fuseOpTimeoutMsDefault < fuseTransferTimeoutMsDefault)

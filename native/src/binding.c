@@ -712,27 +712,34 @@ static napi_value add_function(napi_env env, napi_value exports, const char *nam
   return fn;
 }
 
-static napi_value init(napi_env env, napi_value exports) {
+// The process-wide default kernel, settled once when the shared object is
+// loaded (before any thread can load it again for a worker): the fastest the
+// CPU runs, or the one BLOBFS_CODEC_KERNEL names (tests, benchmarks, ruling out
+// a SIMD bug in production). A name this build or CPU cannot run fails every
+// load with default_kernel_error: silently running another kernel would hide
+// exactly what the variable was set to find out.
+static char default_kernel_error[160];
+
+__attribute__((constructor)) static void choose_default_kernel(void) {
   default_kernel = rs_kernel_best();
-  // BLOBFS_CODEC_KERNEL forces the default kernel for every codec of the process
-  // (tests, benchmarks, ruling out a SIMD bug in production). A name this build
-  // or CPU cannot run fails the load: silently running another kernel would hide
-  // exactly what the variable was set to find out.
   const char *forced = getenv("BLOBFS_CODEC_KERNEL");
-  if (forced != NULL && forced[0] != '\0') {
-    char message[160];
-    rs_kernel kernel;
-    if (!kernel_by_name(forced, &kernel)) {
-      snprintf(message, sizeof(message), "BLOBFS_CODEC_KERNEL='%.32s' is not a kernel; kernels: scalar, ssse3, avx2, avx512", forced);
-      napi_throw_error(env, NULL, message);
-      return NULL;
-    }
-    if (!rs_kernel_supported(kernel)) {
-      snprintf(message, sizeof(message), "BLOBFS_CODEC_KERNEL='%.32s' is not supported by this CPU or build", forced);
-      napi_throw_error(env, NULL, message);
-      return NULL;
-    }
+  if (forced == NULL || forced[0] == '\0') return;
+  rs_kernel kernel;
+  if (!kernel_by_name(forced, &kernel)) {
+    snprintf(default_kernel_error, sizeof(default_kernel_error),
+             "BLOBFS_CODEC_KERNEL='%.32s' is not a kernel; kernels: scalar, ssse3, avx2, avx512", forced);
+  } else if (!rs_kernel_supported(kernel)) {
+    snprintf(default_kernel_error, sizeof(default_kernel_error),
+             "BLOBFS_CODEC_KERNEL='%.32s' is not supported by this CPU or build", forced);
+  } else {
     default_kernel = kernel;
+  }
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  if (default_kernel_error[0] != '\0') {
+    napi_throw_error(env, NULL, default_kernel_error);
+    return NULL;
   }
   if (add_function(env, exports, "create", js_create) == NULL) return NULL;
   if (add_function(env, exports, "encode", js_encode) == NULL) return NULL;

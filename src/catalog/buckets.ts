@@ -27,7 +27,7 @@ export class Buckets {
     const name = checkBucketName(input.name)
     const owner = checkName(input.owner, 'bucket owner', 128)
     const policy = checkPolicy(input.policy ?? 'PRIVATE')
-    const rows = await this.db.one(
+    const rows = await this.db.tx(
       (q) => q`INSERT INTO storage_buckets (bucket_name, owner_id, access_control_policy) VALUES (${name}, ${owner}, ${policy})
         ON CONFLICT (bucket_name) DO NOTHING RETURNING ${q.unsafe(bucketColumns)}`,
     )
@@ -37,14 +37,14 @@ export class Buckets {
 
   async get(name: string): Promise<BucketRecord | null> {
     checkBucketName(name)
-    const rows = await this.db.one((q) => q`SELECT ${q.unsafe(bucketColumns)} FROM storage_buckets WHERE bucket_name = ${name}`)
+    const rows = await this.db.read((q) => q`SELECT ${q.unsafe(bucketColumns)} FROM storage_buckets WHERE bucket_name = ${name}`)
     return rows.length === 0 ? null : bucketFromRow(rows[0]!)
   }
 
   /** Every bucket, or those of one owner, by name. */
   async list(options: { owner?: string } = {}): Promise<BucketRecord[]> {
     const owner = options.owner === undefined ? undefined : checkName(options.owner, 'bucket owner', 128)
-    const rows = await this.db.one(
+    const rows = await this.db.read(
       (q) => q`SELECT ${q.unsafe(bucketColumns)} FROM storage_buckets
         ${owner !== undefined ? q`WHERE owner_id = ${owner}` : q``} ORDER BY bucket_name`,
     )
@@ -54,7 +54,7 @@ export class Buckets {
   async setPolicy(name: string, policy: BucketPolicy): Promise<BucketRecord> {
     checkBucketName(name)
     checkPolicy(policy)
-    const rows = await this.db.one(
+    const rows = await this.db.tx(
       (q) => q`UPDATE storage_buckets SET access_control_policy = ${policy} WHERE bucket_name = ${name} RETURNING ${q.unsafe(bucketColumns)}`,
     )
     if (rows.length === 0) throw new BlobfsError('NoSuchBucket', `bucket ${name} does not exist`)

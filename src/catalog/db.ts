@@ -155,10 +155,12 @@ export class Db {
   }
 
   /**
-   * Runs one statement outside an explicit transaction (it commits on its own). A
-   * statement that failed with 40001 had no effect, so it is retried like `tx`.
+   * Runs a read-only statement outside an explicit transaction (one statement sees
+   * one consistent snapshot at any isolation level). Anything that writes goes
+   * through `tx`, so every write is SERIALIZABLE whatever the session default is.
+   * A statement that failed with 40001 had no effect, so it is retried like `tx`.
    */
-  async one<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
+  async read<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await fn(this.sql)

@@ -61,16 +61,16 @@ export async function listObjects(db: Db, bucket: string, options: ListOptions):
   const end = prefixEnd(prefix)
 
   const [exists, rows] = await Promise.all([
-    db.one((q) => q`SELECT bucket_name FROM storage_buckets WHERE bucket_name = ${bucket}`),
+    db.read((q) => q`SELECT bucket_name FROM storage_buckets WHERE bucket_name = ${bucket}`),
     maxKeys === 0 || Buffer.compare(from, end) >= 0
       ? Promise.resolve([])
       : delimiter === null
-        ? db.one(
+        ? db.read(
             (q) => q`SELECT ${q.unsafe(objectColumns)} FROM bucket_objects o
               WHERE o.bucket_name = ${bucket} AND o.object_key >= ${from} AND o.object_key < ${end}
               ORDER BY o.object_key LIMIT ${maxKeys + 1}`,
           )
-        : db.one(
+        : db.read(
             (q) => q`WITH RECURSIVE walk (object_key, depth) AS (
                 SELECT (SELECT object_key FROM bucket_objects
                         WHERE bucket_name = ${bucket} AND object_key >= ${from} AND object_key < ${end}

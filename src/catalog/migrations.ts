@@ -111,11 +111,10 @@ export const migrations: readonly Migration[] = [
         erasure_coding_scheme VARCHAR(16) NOT NULL,
         content_type VARCHAR(256) NOT NULL DEFAULT 'application/octet-stream',
         user_metadata JSONB NOT NULL DEFAULT '{}',
-        initiated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-        last_activity_at TIMESTAMPTZ NOT NULL DEFAULT now()
+        initiated_at TIMESTAMPTZ NOT NULL DEFAULT now()
       )`,
       `CREATE INDEX IF NOT EXISTS multipart_uploads_key_idx ON multipart_uploads (bucket_name, object_key, initiated_at, upload_id)`,
-      `CREATE INDEX IF NOT EXISTS multipart_uploads_activity_idx ON multipart_uploads (last_activity_at)`,
+      `CREATE INDEX IF NOT EXISTS multipart_uploads_initiated_idx ON multipart_uploads (initiated_at)`,
       `CREATE TABLE IF NOT EXISTS multipart_parts (
         upload_id UUID NOT NULL REFERENCES multipart_uploads (upload_id),
         part_number INT4 NOT NULL CHECK (part_number BETWEEN 1 AND 10000),
@@ -239,7 +238,7 @@ export async function migrate(db: Db): Promise<MigrationResult> {
   }
   await runDdl(db, migrationsTable)
   const recorded = new Map<number, string>()
-  const rows = await db.one((sql) => sql<{ version: number; checksum: string }[]>`SELECT version, checksum FROM blobfs_schema_migrations`)
+  const rows = await db.read((sql) => sql<{ version: number; checksum: string }[]>`SELECT version, checksum FROM blobfs_schema_migrations`)
   for (const row of rows) recorded.set(row.version, row.checksum)
 
   const applied: number[] = []
@@ -253,7 +252,7 @@ export async function migrate(db: Db): Promise<MigrationResult> {
       continue
     }
     for (const statement of migration.statements) await runDdl(db, statement)
-    const inserted = await db.one(
+    const inserted = await db.tx(
       (sql) => sql`INSERT INTO blobfs_schema_migrations (version, name, checksum) VALUES (${migration.version}, ${migration.name}, ${checksum})
         ON CONFLICT (version) DO NOTHING RETURNING version`,
     )
@@ -268,7 +267,7 @@ export async function migrate(db: Db): Promise<MigrationResult> {
 /** The versions recorded in the database (empty when the catalog was never migrated). */
 export async function appliedVersions(db: Db): Promise<number[]> {
   try {
-    const rows = await db.one((sql) => sql<{ version: number }[]>`SELECT version FROM blobfs_schema_migrations ORDER BY version`)
+    const rows = await db.read((sql) => sql<{ version: number }[]>`SELECT version FROM blobfs_schema_migrations ORDER BY version`)
     return rows.map((r) => r.version)
   } catch (error) {
     if (sqlStateOf((error as BlobfsError).cause) === '42P01') return []

@@ -235,7 +235,7 @@ export class Objects {
     checkBucketName(bucket)
     const keyBytes = encodeKey(key)
     const { from, to } = range ? checkRange(range) : { from: 0, to: 0 }
-    const rows = await this.db.one(
+    const rows = await this.db.read(
       (q) => q`SELECT b.bucket_name AS found_bucket, ${q.unsafe(objectColumns)}, o.inline_data,
           s.part_number, s.part_offset, s.part_size, s.stripe_size_bytes, s.stripe_index, s.chunk_index, s.chunk_id,
           s.storage_node_id, s.chunk_length, s.chunk_crc
@@ -273,7 +273,7 @@ export class Objects {
   async stripes(objectId: string, range: ByteRange): Promise<StripeRecord[]> {
     const id = checkUuid(objectId, 'object id')
     const { from, to } = checkRange(range)
-    const rows = await this.db.one(
+    const rows = await this.db.read(
       (q) => q`SELECT o.erasure_coding_scheme, p.part_number, p.offset_bytes AS part_offset, p.size_bytes AS part_size, p.stripe_size_bytes,
           c.stripe_index, c.chunk_index, c.chunk_id, c.storage_node_id, c.length_bytes AS chunk_length, c.checksum_crc32c AS chunk_crc
         FROM bucket_objects o
@@ -416,7 +416,7 @@ export class Objects {
   /** Object count and logical bytes of one bucket or all (a full scan: for status, not the data path). */
   async usage(bucket?: string): Promise<{ objects: number; bytes: number }> {
     if (bucket !== undefined) checkBucketName(bucket)
-    const rows = await this.db.one(
+    const rows = await this.db.read(
       (q) => q`SELECT count(*) AS n, CAST(coalesce(sum(size_bytes), 0) AS INT8) AS bytes FROM bucket_objects
         ${bucket !== undefined ? q`WHERE bucket_name = ${bucket}` : q``}`,
     )

@@ -15,11 +15,15 @@ export interface NodeView {
   state: NodeState
   capacityBytes: number
   usedBytes: number
+  /** Age of the node's last heartbeat when the view was loaded. */
+  heartbeatAgeMs: number
 }
 
 export interface MembershipOptions {
   load: () => Promise<NodeView[]>
   refreshIntervalMs: number
+  /** A node whose heartbeat is older is not offered for placement, even before it is marked DOWN. */
+  heartbeatStaleMs: number
   onError?: (error: unknown) => void
 }
 
@@ -58,7 +62,7 @@ export class Membership {
   candidates(): NodeCandidate[] {
     const out: NodeCandidate[] = []
     for (const node of this.nodes.values()) {
-      if (node.state !== 'UP') continue
+      if (node.state !== 'UP' || node.heartbeatAgeMs > this.options.heartbeatStaleMs) continue
       out.push({ id: node.id, rack: node.rack, freeBytes: Math.max(0, node.capacityBytes - node.usedBytes) })
     }
     return out

@@ -1,8 +1,10 @@
 // Loads the native codec (native/, built by `npm ci`) and types its functions.
 // Only src/codec/ talks to the addon; everything else uses reed-solomon.ts, which
 // validates arguments before they get here (the addon checks them again).
+import assert from 'node:assert/strict'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
+import { shardsTotalMax } from '../limits.ts'
 
 export type Kernel = 'scalar' | 'ssse3' | 'avx2' | 'avx512'
 
@@ -49,3 +51,6 @@ function load(): NativeBinding {
 }
 
 export const native: NativeBinding = load()
+// The C side's bound (RS_SHARDS_MAX) and the one the rest of blobfs uses are one.
+assert.equal(native.shardsMax, shardsTotalMax)
+assert.ok(native.kernels.includes(native.defaultKernel))

@@ -48,7 +48,7 @@ import {
   type RecordHeader,
   type RecordKind,
 } from './format.ts'
-import { readSnapshot, snapshotFileName, writeSnapshot, type SnapshotBlock } from './snapshot.ts'
+import { readSnapshot, writeSnapshot, type SnapshotBlock } from './snapshot.ts'
 
 export type SyncMode = 'fdatasync' | 'none'
 
@@ -183,6 +183,8 @@ export class BlockStore {
   private active: Block | null = null
   private nextBlock = 1
   private epoch = 0
+  /** False when a full disk kept the new epoch from being recorded: no appends then. */
+  private epochPersisted = true
   private synced: Position = positionZero
   private queue: PendingAppend[] = []
   private writing = false
@@ -309,8 +311,21 @@ export class BlockStore {
     }
     assert.ok(Number.isInteger(epoch) && epoch >= 0 && epoch < 0xffffffff, 'Number.isInteger(epoch) && epoch >= 0 && epoch < 0xffffffff')
     const next = epoch + 1
-    await writeFileAtomic(this.options.dir, path, Buffer.from(JSON.stringify({ formatVersion: storeFormatVersion, epoch: next }) + '\n'))
+    try {
+      await this.persistEpoch(next)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error
+      // Start anyway, read-only: every stored chunk stays readable on a full disk.
+      this.epochPersisted = false
+      this.readOnlyReason = 'disk full'
+      this.log.error('disk full: cannot record the new epoch; starting read-only')
+    }
     return next
+  }
+
+  private async persistEpoch(epoch: number): Promise<void> {
+    const path = join(this.options.dir, stateFileName)
+    await writeFileAtomic(this.options.dir, path, Buffer.from(JSON.stringify({ formatVersion: storeFormatVersion, epoch }) + '\n'))
   }
 
   private async openBlock(number: number): Promise<Block> {
@@ -383,13 +398,22 @@ export class BlockStore {
     let cut = 0
     let replayed = 0
     const cutBlocks = new Set<number>()
+    // Payloads to verify are read through a window: the unsynced tail is usually many
+    // records in a row (every record, with --sync none).
+    let window: { block: number; at: number; bytes: Buffer } = { block: 0, at: 0, bytes: Buffer.alloc(0) }
+    const readPayload = async (block: Block, at: number, length: number): Promise<Buffer> => {
+      if (window.block !== block.number || at < window.at || at + length > window.at + window.bytes.length) {
+        window = { block: block.number, at, bytes: await readFull(block.fh, Math.max(length, scanWindowBytes), at) }
+      }
+      return window.bytes.subarray(at - window.at, Math.min(at - window.at + length, window.bytes.length))
+    }
     for (const c of candidates) {
       if (cutBlocks.has(c.block.number)) continue
       const end = { block: c.position.block, offsetUnits: c.position.offsetUnits + recordUnits(c.header.lengthBytes) }
       if (comparePositions(end, claim) > 0 && c.header.lengthBytes > 0) {
         verified++
         const payloadAt = c.position.offsetUnits * alignment + c.headerBytes
-        const payload = await readFull(c.block.fh, c.header.lengthBytes, payloadAt)
+        const payload = await readPayload(c.block, payloadAt, c.header.lengthBytes)
         let good = payload.length === c.header.lengthBytes
         if (good) {
           try {
@@ -606,8 +630,17 @@ export class BlockStore {
   }
 
   /** Leaves read-only mode after a disk-full (the caller saw free space again). */
-  clearReadOnly(): void {
+  async clearReadOnly(): Promise<void> {
     if (this.readOnlyReason !== 'disk full' || this.failure) return
+    if (!this.epochPersisted) {
+      try {
+        await this.persistEpoch(this.epoch)
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOSPC') return
+        throw error
+      }
+      this.epochPersisted = true
+    }
     this.readOnlyReason = null
     this.log.info('leaving read-only mode')
     this.observer.readOnly?.(false, 'space available')
@@ -666,14 +699,18 @@ export class BlockStore {
    */
   async retireBlock(number: number): Promise<boolean> {
     const block = this.blocks.get(number)
-    assert.ok(block, 'the block is open')
-    assert.ok(block !== this.active, 'block !== this.active')
-    assert.ok(number < this.synced.block, 'number < this.synced.block')
-    if (this.liveInBlock(number).length > 0) return false
-    assert.equal(block.liveUnits, 0)
-    block.retired = true
-    this.blocks.delete(number)
-    this.retiring.push(block)
+    if (block) {
+      assert.ok(block !== this.active, 'the active block is never retired')
+      assert.ok(number < this.synced.block, 'a retired block lies before the synced position')
+      if (this.liveInBlock(number).length > 0) return false
+      assert.equal(block.liveUnits, 0)
+      block.retired = true
+      this.blocks.delete(number)
+      this.retiring.push(block)
+    } else {
+      // A retry after the snapshot failed (e.g. ENOSPC): the block is already out.
+      assert.ok(this.retiring.some((b) => b.number === number), `block ${number} is open or retiring`)
+    }
     await this.snapshot()
     await this.releaseRetired()
     return true
@@ -739,6 +776,7 @@ export class BlockStore {
   private append(kind: RecordKind, chunkId: Buffer, payload: Buffer, pageCrcs: Uint32Array, root: number, createdMs: number, origin: Position | null): Promise<Position> {
     if (this.failure) return Promise.reject(this.unavailable())
     if (this.closed) return Promise.reject(new BlobfsError('NodeUnavailable', 'block store is closed'))
+    if (!this.epochPersisted) return Promise.reject(new BlobfsError('InsufficientStorage', 'storage node is full (its epoch could not be recorded)'))
     return new Promise((resolve, reject) => {
       this.queue.push({ kind, chunkId, payload, pageCrcs, root, createdMs, origin, resolve, reject })
       if (!this.writing) {
@@ -977,7 +1015,10 @@ export class BlockStore {
     if (this.closed) return
     this.closed = true
     while (this.writing) await this.drained
-    if (options.snapshot !== false && !this.failure) await this.snapshot()
+    if (options.snapshot !== false && !this.failure) {
+      // A full disk may refuse the snapshot: the log holds everything, start-up replays it.
+      await this.snapshot().catch((error) => this.log.warn({ err: error }, 'final index snapshot failed; the next start replays the log'))
+    }
     while (this.snapshotRunning) await this.snapshotRunning.catch(() => {})
     await this.releaseRetired().catch(() => {})
     for (const block of [...this.blocks.values(), ...this.retiring]) await block.fh.close().catch(() => {})
@@ -1007,4 +1048,3 @@ async function* scanHeaders(block: Block, fromUnits: number): AsyncGenerator<{ o
   }
 }
 
-export { snapshotFileName }

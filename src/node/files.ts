@@ -8,7 +8,7 @@
 // fall back to writing zeros — slow, but it reserves the space just the same.
 // ftruncate alone would leave a sparse file and defer ENOSPC to a random append.
 import { execFile } from 'node:child_process'
-import { open, rename, type FileHandle } from 'node:fs/promises'
+import { open, rename, unlink, type FileHandle } from 'node:fs/promises'
 import { BlobfsError } from '../errors.ts'
 import { units } from '../limits.ts'
 
@@ -91,9 +91,12 @@ export async function writeFileAtomic(dir: string, path: string, bytes: Buffer |
       at += part.length
     }
     await fh.sync()
-  } finally {
-    await fh.close()
+  } catch (error) {
+    await fh.close().catch(() => {})
+    await unlink(temp).catch(() => {}) // give back the space (ENOSPC is the usual cause)
+    throw error
   }
+  await fh.close()
   await rename(temp, path)
   await syncDirectory(dir)
 }

@@ -155,7 +155,7 @@ export function createNodeServer(deps: NodeServerDeps): Server {
     const path = url.split('?')[0]!
     const method = req.method ?? 'GET'
     if (path.startsWith(chunkPathPrefix)) {
-      const id = chunkIdToBytes(decodeURIComponent(path.slice(chunkPathPrefix.length)))
+      const id = chunkIdToBytes(path.slice(chunkPathPrefix.length)) // a UUID needs no percent-decoding
       switch (method) {
         case 'PUT':
           return { route: 'chunk', status: await putChunk(req, res, id) }

@@ -146,7 +146,7 @@ export class StorageNode {
   static async start(config: Readonly<NodeConfig>, options: StartOptions): Promise<StorageNode> {
     const log = options.log
     await mkdir(config.dataDir, { recursive: true })
-    await takeLock(config.dataDir)
+    await takeLock(config.dataDir, log)
     try {
       const identity = await loadIdentity(config.dataDir)
       if (config.sync === 'none') log.warn('--sync none: appends are acknowledged before they are durable; for benchmarks only')
@@ -175,7 +175,12 @@ export class StorageNode {
       const metrics = new NodeMetrics({ store: () => store.stats(), workers: () => node?.workerStatus() ?? [] })
       holder.metrics = metrics
       node = new StorageNode(config, identity, store, recovery, options, metrics)
-      await node.listen()
+      try {
+        await node.listen()
+      } catch (error) {
+        await store.close()
+        throw error
+      }
       // Register before serving background work; if the control plane is down the
       // heartbeat keeps trying.
       await node.heartbeat.register().catch((error: unknown) => log.warn({ err: error }, 'registration failed; the heartbeat will retry'))
@@ -276,7 +281,7 @@ export class StorageNode {
   private async beat(): Promise<NodeHeartbeat> {
     const { capacityBytes, freeBytes } = await this.space()
     if (this.store.stats().readOnlyReason === 'disk full' && freeBytes >= readOnlyExitFreeBlocks * this.config.blockSizeBytes) {
-      this.store.clearReadOnly()
+      await this.store.clearReadOnly()
       await this.flush()
     }
     const stats = this.store.stats()
@@ -337,7 +342,7 @@ async function loadIdentity(dir: string): Promise<Identity> {
  * One process per directory. The lock names the holder's pid; a lock left by a
  * process that is gone (kill -9) is taken over.
  */
-async function takeLock(dir: string): Promise<void> {
+async function takeLock(dir: string, log: Logger): Promise<void> {
   const path = join(dir, lockFileName)
   try {
     const pid = Number((await readFile(path, 'utf8')).trim())
@@ -347,7 +352,13 @@ async function takeLock(dir: string): Promise<void> {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
   }
-  await writeFileAtomic(dir, path, Buffer.from(`${process.pid}\n`))
+  try {
+    await writeFileAtomic(dir, path, Buffer.from(`${process.pid}\n`))
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error
+    // A full disk must not keep stored chunks from being served.
+    log.warn({ dir }, 'disk full: cannot write the LOCK file; starting without it')
+  }
 }
 
 function isAlive(pid: number): boolean {

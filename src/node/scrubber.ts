@@ -37,7 +37,7 @@ export class Scrubber implements Worker {
   private recordsScrubbed = 0
   private corruptFound = 0
   private lastPassCompletedMs: number | null = null
-  private corruptLastPass = 0
+  private lastPassCorrupt: string[] = []
 
   constructor(
     private readonly store: BlockStore,
@@ -46,7 +46,7 @@ export class Scrubber implements Worker {
     assert.ok(options.passMs > 0, 'a scrub pass takes some time')
     assert.ok(options.rateBytesPerSecMax > 0, 'the scrub rate is positive')
     this.now = options.now ?? Date.now
-    this.throttle = new Throttle(options.rateBytesPerSecMax)
+    this.throttle = new Throttle(options.rateBytesPerSecMax, options.now)
     this.nextPassAtMs = this.now() // first pass starts right away, paced over passMs
   }
 
@@ -97,15 +97,15 @@ export class Scrubber implements Worker {
     const now = this.now()
     this.passes++
     this.lastPassCompletedMs = now
-    this.corruptLastPass = this.passCorrupt.length
+    this.lastPassCorrupt = this.passCorrupt
     this.nextPassAtMs = this.passStartedMs! + this.options.passMs
     this.passStartedMs = null
     return { state: 'idle', delayMs: Math.max(0, Math.min(this.nextPassAtMs - now, scrubIdleMsMax)) }
   }
 
-  /** Chunk ids found corrupt in the pass under way (or the last one). */
-  get corruptThisPass(): readonly string[] {
-    return this.passCorrupt
+  /** Chunk ids found corrupt by the last completed pass. */
+  get corruptInLastPass(): readonly string[] {
+    return this.lastPassCorrupt
   }
 
   status(): WorkerDetail {
@@ -116,7 +116,7 @@ export class Scrubber implements Worker {
       bytesScrubbed: this.bytesScrubbed,
       recordsScrubbed: this.recordsScrubbed,
       corruptFound: this.corruptFound,
-      corruptLastPass: this.corruptLastPass,
+      corruptLastPass: this.lastPassCorrupt.length,
       lastPassCompletedMs: this.lastPassCompletedMs,
       rateBytesPerSec: Math.round(this.throttle.bytesPerSec),
     }

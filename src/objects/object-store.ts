@@ -10,21 +10,25 @@ import type { Catalog } from '../catalog/catalog.ts'
 import type { ObjectRecord, PartInput, PosixRecord } from '../catalog/types.ts'
 import type { ChunkStore } from '../cluster/chunk-store.ts'
 import type { NodeCandidate } from '../cluster/placement.ts'
-import { BlobfsError, type ErrorCode } from '../errors.ts'
-import { objectSizeBytesMax } from '../limits.ts'
+import { BlobfsError, isBlobfsError, type ErrorCode } from '../errors.ts'
+import { multipartPartSizeBytesMax, multipartPartsMax, objectSizeBytesMax } from '../limits.ts'
 import type { ObjectStoreConfig } from './config.ts'
 import { downloadRange, type DownloadSource } from './download.ts'
 import { schemeName } from './layout.ts'
 import { stripeCodec, type ChunkRecord, type ReadStripeContext, type StripeCodec } from './stripe-io.ts'
 import { discardStripes, uploadBody, type UploadContext, type UploadResult } from './upload.ts'
 import type {
+  AccessKey,
   Body,
   BucketInfo,
   BucketPolicy,
   ByteRangeRequest,
   ListOptions,
   ListResult,
+  MultipartUpload,
   ObjectInfo,
+  ObjectLayer,
+  PartInfo,
   PosixAttributes,
   ReadResult,
   WriteOptions,
@@ -40,7 +44,7 @@ export interface ObjectStoreOptions {
   reportBadChunk?: (objectId: string, chunk: ChunkRecord, code: ErrorCode) => void
 }
 
-export class ObjectStore {
+export class ObjectStore implements ObjectLayer {
   protected readonly catalog: Catalog
   protected readonly store: ChunkStore
   protected readonly config: Readonly<ObjectStoreConfig>
@@ -198,7 +202,107 @@ export class ObjectStore {
     return toObjectInfo(await this.catalog.objects.setAttributes(bucket, key, { posix: toPosixRecord(posix) }))
   }
 
-  // ---- shared with multipart
+  // ---- multipart: each part is striped and its chunk rows recorded as it arrives;
+  // completion is one catalog transaction that moves no bytes.
+
+  async createMultipartUpload(bucket: string, key: string, options: Pick<WriteOptions, 'contentType' | 'userMetadata'> = {}): Promise<MultipartUpload> {
+    const upload = await this.catalog.multipart.create({
+      bucket,
+      key,
+      scheme: this.scheme(),
+      ...(options.contentType !== undefined ? { contentType: options.contentType } : {}),
+      ...(options.userMetadata !== undefined ? { userMetadata: options.userMetadata } : {}),
+    })
+    return { uploadId: upload.uploadId, bucket: upload.bucket, key: upload.key, initiatedAt: upload.initiatedAt }
+  }
+
+  async uploadPart(bucket: string, key: string, uploadId: string, partNumber: number, body: Body, options: WriteOptions = {}): Promise<PartInfo> {
+    if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > multipartPartsMax) {
+      throw new BlobfsError('InvalidArgument', `part number ${partNumber} is not in 1..${multipartPartsMax}`)
+    }
+    await this.sessionOf(bucket, key, uploadId) // fail before reading a byte of the body
+    // Parts are never inline: their chunk rows are what completion stitches together.
+    const upload = await uploadBody(this.uploadContext(-1, multipartPartSizeBytesMax, options.signal), body, {
+      ...(options.expectedMd5 ? { md5: options.expectedMd5 } : {}),
+      ...(options.expectedLengthBytes !== undefined ? { lengthBytes: options.expectedLengthBytes } : {}),
+      ...(options.checksum ? { checksum: options.checksum } : {}),
+    })
+    const etag = `"${upload.md5.toString('hex')}"`
+    try {
+      await this.catalog.multipart.recordPart(uploadId, this.partInput(partNumber, upload, etag))
+    } catch (error) {
+      await discardStripes(this.store, upload.stripes)
+      throw error
+    }
+    return { partNumber, etag, sizeBytes: upload.sizeBytes, checksumCrc32c: crcBase64(upload.crc32c), lastModified: new Date() }
+  }
+
+  async completeMultipartUpload(bucket: string, key: string, uploadId: string, parts: { partNumber: number; etag: string }[]): Promise<ObjectInfo> {
+    const { object } = await this.catalog.multipart.complete({ uploadId, bucket, key, parts })
+    return toObjectInfo(object)
+  }
+
+  async abortMultipartUpload(bucket: string, key: string, uploadId: string): Promise<void> {
+    await this.catalog.multipart.abort(uploadId, { bucket, key })
+  }
+
+  async listParts(bucket: string, key: string, uploadId: string, options: { partNumberMarker?: number; maxParts?: number } = {}) {
+    await this.sessionOf(bucket, key, uploadId)
+    const result = await this.catalog.multipart.listParts(uploadId, options)
+    return {
+      parts: result.parts.map((part) => ({
+        partNumber: part.partNumber,
+        etag: part.etag,
+        sizeBytes: part.sizeBytes,
+        checksumCrc32c: part.checksumCrc32c === null ? '' : crcBase64(part.checksumCrc32c),
+        lastModified: part.uploadedAt,
+      })),
+      isTruncated: result.isTruncated,
+      nextPartNumberMarker: result.nextPartNumberMarker,
+    }
+  }
+
+  async listMultipartUploads(bucket: string, options: { prefix?: string; keyMarker?: string; uploadIdMarker?: string; maxUploads?: number } = {}) {
+    const result = await this.catalog.multipart.list(bucket, options)
+    return {
+      uploads: result.uploads.map((u) => ({ uploadId: u.uploadId, bucket: u.bucket, key: u.key, initiatedAt: u.initiatedAt })),
+      isTruncated: result.isTruncated,
+      nextKeyMarker: result.nextKeyMarker,
+      nextUploadIdMarker: result.nextUploadIdMarker,
+    }
+  }
+
+  private async sessionOf(bucket: string, key: string, uploadId: string) {
+    const upload = await this.catalog.multipart.get(uploadId).catch((error) => {
+      if (isBlobfsError(error, 'InvalidArgument')) throw new BlobfsError('NoSuchUpload', `upload ${uploadId} does not exist`, { cause: error })
+      throw error
+    })
+    if (!upload || upload.bucket !== bucket || upload.key !== key) {
+      throw new BlobfsError('NoSuchUpload', `upload ${uploadId} does not exist for ${bucket}/${key}`)
+    }
+    return upload
+  }
+
+  // ---- tenants and capacity
+
+  async getAccessKey(accessKeyId: string): Promise<AccessKey | null> {
+    const key = await this.catalog.accessKeys.get(accessKeyId)
+    return key ? { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey, owner: key.owner } : null
+  }
+
+  async clusterUsage(): Promise<{ capacityBytes: number; usedBytes: number; objects: number }> {
+    const [nodes, usage] = await Promise.all([this.catalog.nodes.list(), this.catalog.objects.usage()])
+    let capacityBytes = 0
+    let usedBytes = 0
+    for (const node of nodes) {
+      if (node.state === 'DOWN') continue
+      capacityBytes += node.capacityBytes
+      usedBytes += node.usedBytes
+    }
+    return { capacityBytes, usedBytes, objects: usage.objects }
+  }
+
+  // ---- shared by the operations above
 
   protected scheme(): string {
     return schemeName({ dataShards: this.config.dataShards, parityShards: this.config.parityShards })
@@ -259,12 +363,7 @@ function satisfiable(range: ByteRangeRequest, sizeBytes: number): { start: numbe
 }
 
 export function toObjectInfo(object: ObjectRecord): ObjectInfo {
-  let checksumCrc32c: string | null = null
-  if (object.checksumCrc32c !== null && object.partsCount === null) {
-    const bytes = Buffer.alloc(4)
-    bytes.writeUInt32BE(object.checksumCrc32c >>> 0)
-    checksumCrc32c = bytes.toString('base64')
-  }
+  const checksumCrc32c = object.checksumCrc32c !== null && object.partsCount === null ? crcBase64(object.checksumCrc32c) : null
   return {
     bucket: object.bucket,
     key: object.key,
@@ -279,6 +378,13 @@ export function toObjectInfo(object: ObjectRecord): ObjectInfo {
     posix: object.posix ? fromPosixRecord(object.posix) : null,
     symlinkTarget: object.symlinkTarget,
   }
+}
+
+/** A CRC32C as S3 writes it in x-amz-checksum-crc32c: 4 big-endian bytes, base64. */
+function crcBase64(crc: number): string {
+  const bytes = Buffer.alloc(4)
+  bytes.writeUInt32BE(crc >>> 0)
+  return bytes.toString('base64')
 }
 
 function toPosixRecord(posix: PosixAttributes): PosixRecord {

@@ -114,7 +114,7 @@ test('an unreachable catalog is CatalogUnavailable with the cause attached', asy
       db.tx(async (tx) => tx`SELECT 1`),
       (error) => isBlobfsError(error, 'CatalogUnavailable') && error.cause !== undefined && /unreachable/.test(error.message),
     )
-    await assert.rejects(db.one((sql) => sql`SELECT 1`), (error) => isBlobfsError(error, 'CatalogUnavailable'))
+    await assert.rejects(db.read((sql) => sql`SELECT 1`), (error) => isBlobfsError(error, 'CatalogUnavailable'))
   } finally {
     await db.close()
   }

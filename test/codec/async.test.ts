@@ -131,3 +131,34 @@ test('decode matrices are cached per erasure pattern, evicted least recently use
   rebuild([0, 1])
   assert.equal(rs.decodeCacheStats.misses, missesBefore + 1, 'the first pattern was evicted')
 })
+
+test('the addon loads and encodes in worker threads too (one instance per thread)', async () => {
+  const { Worker } = await import('node:worker_threads')
+  const source = `
+    const { parentPort } = require('node:worker_threads')
+    import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})
+      .then(({ register }) => register())
+      .then(() => import(${JSON.stringify(new URL('../../src/codec/index.ts', import.meta.url).href)}))
+      .then(({ ReedSolomon }) => {
+      const shards = Array.from({ length: 12 }, (_, i) => Buffer.alloc(5000, i < 8 ? i * 37 + 1 : 0))
+      new ReedSolomon(8, 4).encode(shards)
+      parentPort.postMessage(Buffer.concat(shards.slice(8)).toString('hex'))
+    })
+  `
+  const expected = Array.from({ length: 12 }, (_, i) => Buffer.alloc(5000, i < 8 ? i * 37 + 1 : 0))
+  new ReedSolomon(8, 4).encode(expected)
+  const results = await Promise.all(
+    [0, 1].map(
+      () =>
+        new Promise<string>((resolve, reject) => {
+          const worker = new Worker(source, { eval: true })
+          worker.once('message', (hex: string) => {
+            resolve(hex)
+            void worker.terminate()
+          })
+          worker.once('error', reject)
+        }),
+    ),
+  )
+  for (const hex of results) assert.equal(hex, Buffer.concat(expected.slice(8)).toString('hex'))
+})

@@ -11,7 +11,7 @@ import { startNodeProcess } from './processes.ts'
 
 const page = 64 * 1024
 
-test('against a real node process: put, get, ranges, head, inventory, delete, and a restart', async () => {
+test('against a real node process: put, get, ranges, head, inventory, delete, and a restart', { timeout: 60_000 }, async () => {
   await withTempDir(async (dir) => {
     let node = await startNodeProcess(dir, ['--block-size', '1MiB'])
     const store = new HttpChunkStore({ resolve: (id) => (id === 'n1' ? node.url : 'http://127.0.0.1:1'), retryBackoffMsMin: 5 })
@@ -38,7 +38,7 @@ test('against a real node process: put, get, ranges, head, inventory, delete, an
   })
 })
 
-test('the client verifies pages itself: bytes that do not match the CRCs sent are ChunkCorrupt', async () => {
+test('the client verifies pages itself: bytes that do not match the CRCs sent are ChunkCorrupt', { timeout: 60_000 }, async () => {
   const c = newChunk(8, 3 * page)
   let served = 0
   // A server that sends the right CRCs with one byte changed, every time.

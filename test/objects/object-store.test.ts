@@ -144,4 +144,56 @@ forEachBackend((backend) => {
     assert.equal(changed.posix!.mode, 0o100600)
     assert.equal(memory.counters.puts, puts)
   })
+
+  test('multipart: parts out of order, a re-uploaded part replaces the first, S3 etag of etags, abort frees chunks', async () => {
+    const { objects, bucket, catalog, chunksOnNodes } = await setup()
+    const MiB = 1024 * 1024
+    const parts = [randomBytes(5 * MiB), randomBytes(5 * MiB + 3), randomBytes(1234)]
+    const upload = await objects.createMultipartUpload(bucket, 'big', { contentType: 'video/x-test' })
+    const etags: string[] = []
+    let firstPart2Chunks: string[] = []
+    for (const index of [2, 0, 1]) {
+      const before = chunksOnNodes()
+      const info = await objects.uploadPart(bucket, 'big', upload.uploadId, index + 1, Readable.from(pieces(parts[index]!, 65536)))
+      if (index === 1) firstPart2Chunks = [...chunksOnNodes()].filter((id) => !before.has(id))
+      etags[index] = info.etag
+      assert.equal(info.sizeBytes, parts[index]!.length)
+    }
+    assert.equal(firstPart2Chunks.length, 12 * Math.ceil((5 * MiB + 3) / stripeSize))
+    // re-upload part 2 with other bytes: the first upload's chunks are queued for deletion
+    parts[1] = randomBytes(5 * MiB)
+    etags[1] = (await objects.uploadPart(bucket, 'big', upload.uploadId, 2, Readable.from(pieces(parts[1], 65536)))).etag
+    const listed = await objects.listParts(bucket, 'big', upload.uploadId)
+    assert.deepEqual(listed.parts.map((p) => [p.partNumber, p.etag]), etags.map((etag, i) => [i + 1, etag]))
+    await assert.rejects(
+      objects.completeMultipartUpload(bucket, 'big', upload.uploadId, [{ partNumber: 2, etag: etags[1]! }, { partNumber: 1, etag: etags[0]! }]),
+      (e) => isBlobfsError(e, 'InvalidPartOrder'),
+    )
+    const done = await objects.completeMultipartUpload(bucket, 'big', upload.uploadId, etags.map((etag, i) => ({ partNumber: i + 1, etag })))
+    const md5s = Buffer.concat(parts.map((p) => createHash('md5').update(p).digest()))
+    assert.equal(done.etag, `"${createHash('md5').update(md5s).digest('hex')}-3"`)
+    assert.equal(done.partsCount, 3)
+    const whole = Buffer.concat(parts)
+    assert.ok((await streamToBuffer((await objects.getObject(bucket, 'big')).body)).equals(whole))
+    const cross = await objects.getObject(bucket, 'big', { range: { start: 5 * MiB - 10, end: 10 * MiB + 10 } })
+    assert.ok((await streamToBuffer(cross.body)).equals(whole.subarray(5 * MiB - 10, 10 * MiB + 11)), 'a range across parts')
+    const queued = await queuedDeletions(catalog)
+    assert.deepEqual(firstPart2Chunks.filter((id) => !queued.has(id)), [], 'the replaced part-2 chunks are all queued')
+
+    // a part too small in the middle is refused at completion
+    const small = await objects.createMultipartUpload(bucket, 'small')
+    const a = await objects.uploadPart(bucket, 'small', small.uploadId, 1, Readable.from([Buffer.from('tiny')]))
+    const b = await objects.uploadPart(bucket, 'small', small.uploadId, 2, Readable.from([Buffer.from('tail')]))
+    await assert.rejects(
+      objects.completeMultipartUpload(bucket, 'small', small.uploadId, [{ partNumber: 1, etag: a.etag }, { partNumber: 2, etag: b.etag }]),
+      (e) => isBlobfsError(e, 'EntityTooSmall'),
+    )
+    // abort: every chunk of the session goes to the deletion queue, the key never appears
+    const before = await queuedDeletions(catalog)
+    await objects.abortMultipartUpload(bucket, 'small', small.uploadId)
+    const after = await queuedDeletions(catalog)
+    assert.equal(after.size - before.size, 2 * 12)
+    await assert.rejects(objects.headObject(bucket, 'small'), (e) => isBlobfsError(e, 'NoSuchKey'))
+    await assert.rejects(objects.uploadPart(bucket, 'small', small.uploadId, 3, Readable.from([Buffer.from('x')])), (e) => isBlobfsError(e, 'NoSuchUpload'))
+  })
 })

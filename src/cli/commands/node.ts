@@ -5,7 +5,9 @@ import type { Argv, CommandModule } from 'yargs'
 import { BlobfsError } from '../../errors.ts'
 import { units } from '../../limits.ts'
 import { configureLogging, logger } from '../../log.ts'
+import { openCatalog } from '../../catalog/catalog.ts'
 import { MemoryControlPlane, type NodeControlPlane } from '../../node/control-plane.ts'
+import { CatalogControlPlane } from '../node-control-plane.ts'
 import { nodeConfig, StorageNode } from '../../node/node.ts'
 
 interface NodeArgs {
@@ -40,13 +42,14 @@ export function parseListen(text: string): { host: string; port: number } {
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port: Number(m[3]) }
 }
 
-/** The catalog-backed control plane is wired by the catalog layer; until then --catalog is refused. */
-export function controlPlaneFor(catalogUrl: string | undefined): NodeControlPlane {
+/** With --catalog the node registers, heartbeats and reports into it; without, it runs standalone. */
+export async function controlPlaneFor(catalogUrl: string | undefined): Promise<{ controlPlane: NodeControlPlane; close(): Promise<void> }> {
   if (catalogUrl === undefined) {
     logger('node').info('no --catalog: running standalone (registration, heartbeats and corrupt-chunk reports stay in memory)')
-    return new MemoryControlPlane()
+    return { controlPlane: new MemoryControlPlane(), close: async () => {} }
   }
-  throw new BlobfsError('NotSupported', `--catalog ${catalogUrl}: the catalog control plane is not wired into \`blobfs node\` yet; run without --catalog for a standalone node`)
+  const catalog = await openCatalog(catalogUrl)
+  return { controlPlane: new CatalogControlPlane(catalog), close: () => catalog.close() }
 }
 
 export const nodeCommand: CommandModule<object, NodeArgs> = {
@@ -88,8 +91,9 @@ export const nodeCommand: CommandModule<object, NodeArgs> = {
       snapshotIntervalRecords: argv['snapshot-interval-records'],
       heartbeatIntervalMs: argv['heartbeat-interval-ms'],
     })
+    const control = await controlPlaneFor(argv.catalog)
     const node = await StorageNode.start(config, {
-      controlPlane: controlPlaneFor(argv.catalog),
+      controlPlane: control.controlPlane,
       log,
       onFatal: (error) => {
         log.fatal({ err: error }, 'exiting: the block log failed')
@@ -101,7 +105,7 @@ export const nodeCommand: CommandModule<object, NodeArgs> = {
       if (stopping) return
       stopping = true
       log.info({ signal }, 'stopping')
-      node.stop().then(
+      node.stop().then(control.close).then(
         () => process.exit(0),
         (error: unknown) => {
           log.error({ err: error }, 'stop failed')

@@ -1,0 +1,181 @@
+// The chunk map as repair, drain and the GC inventory sweep see it: one stripe's
+// chunks with what is needed to rebuild them, replacing rebuilt chunks, the chunks
+// a node holds, and which of a node's chunk ids the catalog still references.
+import assert from 'node:assert/strict'
+import { catalogRowsPerInsertMax, chunkDeletionDelayMsDefault } from '../limits.ts'
+import { queueChunks } from './chunk-map.ts'
+import { toNumber, type Db, type Queryable } from './db.ts'
+import type { StripeKey } from './queues.ts'
+import type { ChunkRecord, SchemeName } from './types.ts'
+import { checkCount, checkCrc, checkName, checkUuid, invalid, parseScheme } from './validate.ts'
+
+export interface StripeState extends StripeKey {
+  scheme: SchemeName
+  dataShards: number
+  parityShards: number
+  /** Object bytes the stripe holds, and the length of each of its chunks. */
+  lengthBytes: number
+  shardSizeBytes: number
+  /** False while the stripe belongs to a multipart upload that is not complete. */
+  committed: boolean
+  /** The chunks that exist, by chunk index (fewer than k+m when some were lost). */
+  chunks: ChunkRecord[]
+}
+
+export interface ChunkLocation extends StripeKey {
+  chunkId: string
+  chunkIndex: number
+  nodeId: string
+  lengthBytes: number
+}
+
+export class ChunkMap {
+  constructor(
+    private readonly db: Db,
+    private readonly config: { deletionDelayMs: number } = { deletionDelayMs: chunkDeletionDelayMsDefault },
+  ) {}
+
+  /** A stripe's chunks and geometry, whether its object is committed or still a multipart upload; null if gone. */
+  async stripe(key: StripeKey): Promise<StripeState | null> {
+    return this.stripeIn(this.db.sql, checkKey(key))
+  }
+
+  private async stripeIn(q: Queryable, key: StripeKey): Promise<StripeState | null> {
+    const rows = await q`SELECT c.chunk_index, c.chunk_id, c.storage_node_id, c.length_bytes, c.checksum_crc32c,
+        coalesce(o.erasure_coding_scheme, u.erasure_coding_scheme) AS scheme,
+        coalesce(p.size_bytes, mp.size_bytes) AS part_size, coalesce(p.stripe_size_bytes, mp.stripe_size_bytes) AS stripe_size,
+        o.object_id IS NOT NULL AS committed
+      FROM object_chunks_allocation c
+      LEFT JOIN bucket_objects o ON o.object_id = c.object_id
+      LEFT JOIN object_parts p ON p.object_id = c.object_id AND p.part_number = c.part_index
+      LEFT JOIN multipart_uploads u ON u.object_id = c.object_id
+      LEFT JOIN multipart_parts mp ON mp.upload_id = u.upload_id AND mp.part_number = c.part_index
+      WHERE c.object_id = ${key.objectId} AND c.part_index = ${key.partNumber} AND c.stripe_index = ${key.stripeIndex}
+      ORDER BY c.chunk_index`
+    if (rows.length === 0) return null
+    const first = rows[0]!
+    assert.ok(first.scheme !== null && first.part_size !== null, 'every chunk row belongs to an object or an open upload')
+    const scheme = parseScheme(first.scheme)!
+    const partSize = toNumber(first.part_size)
+    const stripeSize = toNumber(first.stripe_size)
+    const lengthBytes = Math.min(stripeSize, partSize - key.stripeIndex * stripeSize)
+    return {
+      ...key,
+      scheme: first.scheme,
+      dataShards: scheme.dataShards,
+      parityShards: scheme.parityShards,
+      lengthBytes,
+      shardSizeBytes: Math.ceil(lengthBytes / scheme.dataShards),
+      committed: first.committed,
+      chunks: rows.map((r) => ({
+        chunkIndex: r.chunk_index,
+        chunkId: r.chunk_id,
+        nodeId: r.storage_node_id,
+        lengthBytes: toNumber(r.length_bytes),
+        root: toNumber(r.checksum_crc32c),
+      })),
+    }
+  }
+
+  /**
+   * Records rebuilt chunks of a stripe: each new chunk takes its chunk index's
+   * row; the chunk it replaces (if any) is queued for deletion. If the stripe no
+   * longer exists (its object was replaced or deleted meanwhile), nothing changes
+   * except that the new chunks are queued for deletion, and `applied` is false.
+   */
+  async replace(key: StripeKey, chunks: readonly ChunkRecord[]): Promise<{ applied: boolean; chunksQueued: number }> {
+    const stripeKey = checkKey(key)
+    if (chunks.length === 0) throw invalid('replace needs at least one chunk')
+    const seen = new Set<number>()
+    for (const chunk of chunks) {
+      checkCount(chunk.chunkIndex, 'chunk index', 0, 254)
+      if (seen.has(chunk.chunkIndex)) throw invalid(`chunk index ${chunk.chunkIndex} given twice`)
+      seen.add(chunk.chunkIndex)
+      checkUuid(chunk.chunkId, 'chunk id')
+      checkName(chunk.nodeId, 'node id', 64)
+      checkCrc(chunk.root, 'chunk checksum root')
+    }
+    return this.db.tx(async (q) => {
+      await q`SELECT chunk_index FROM object_chunks_allocation
+        WHERE object_id = ${stripeKey.objectId} AND part_index = ${stripeKey.partNumber} AND stripe_index = ${stripeKey.stripeIndex} FOR UPDATE`
+      const state = await this.stripeIn(q, stripeKey)
+      if (state === null) {
+        const chunksQueued = await queueChunks(q, chunks.map((c) => ({ nodeId: c.nodeId, chunkId: c.chunkId, objectId: stripeKey.objectId })), 'ORPHANED', 0)
+        return { applied: false, chunksQueued }
+      }
+      for (const chunk of chunks) {
+        if (chunk.chunkIndex >= state.dataShards + state.parityShards) throw invalid(`chunk index ${chunk.chunkIndex} is outside ${state.scheme}`)
+        if (chunk.lengthBytes !== state.shardSizeBytes) throw invalid(`a rebuilt chunk must be ${state.shardSizeBytes} bytes, not ${chunk.lengthBytes}`)
+      }
+      const replaced = state.chunks.filter((c) => seen.has(c.chunkIndex))
+      const chunksQueued = await queueChunks(
+        q,
+        replaced.map((c) => ({ nodeId: c.nodeId, chunkId: c.chunkId, objectId: stripeKey.objectId })),
+        'REPAIRED',
+        this.config.deletionDelayMs,
+      )
+      await q`DELETE FROM object_chunks_allocation WHERE object_id = ${stripeKey.objectId} AND part_index = ${stripeKey.partNumber}
+        AND stripe_index = ${stripeKey.stripeIndex} AND chunk_index = ANY(${[...seen]})`
+      await q`INSERT INTO object_chunks_allocation ${q(
+        chunks.map((c) => ({
+          object_id: stripeKey.objectId,
+          part_index: stripeKey.partNumber,
+          stripe_index: stripeKey.stripeIndex,
+          chunk_index: c.chunkIndex,
+          chunk_id: c.chunkId,
+          storage_node_id: c.nodeId,
+          length_bytes: c.lengthBytes,
+          checksum_crc32c: c.root,
+          is_parity: c.chunkIndex >= state.dataShards,
+        })),
+        'object_id',
+        'part_index',
+        'stripe_index',
+        'chunk_index',
+        'chunk_id',
+        'storage_node_id',
+        'length_bytes',
+        'checksum_crc32c',
+        'is_parity',
+      )}`
+      return { applied: true, chunksQueued }
+    })
+  }
+
+  /** The chunks the catalog places on `nodeId`, in chunk-id order after `afterChunkId` (seek-based pages). */
+  async onNode(nodeId: string, options: { afterChunkId?: string; limit: number }): Promise<ChunkLocation[]> {
+    checkName(nodeId, 'node id', 64)
+    const limit = checkCount(options.limit, 'limit', 1, catalogRowsPerInsertMax * 10)
+    const after = options.afterChunkId === undefined ? '00000000-0000-0000-0000-000000000000' : checkUuid(options.afterChunkId, 'afterChunkId')
+    const rows = await this.db.read(
+      (q) => q`SELECT chunk_id, object_id, part_index, stripe_index, chunk_index, storage_node_id, length_bytes
+        FROM object_chunks_allocation WHERE storage_node_id = ${nodeId} AND chunk_id > ${after} ORDER BY chunk_id LIMIT ${limit}`,
+    )
+    return rows.map((r) => ({
+      chunkId: r.chunk_id,
+      objectId: r.object_id,
+      partNumber: r.part_index,
+      stripeIndex: r.stripe_index,
+      chunkIndex: r.chunk_index,
+      nodeId: r.storage_node_id,
+      lengthBytes: toNumber(r.length_bytes),
+    }))
+  }
+
+  /** Which of these chunk ids the chunk map references (the GC sweep deletes old chunks that are not). */
+  async referenced(chunkIds: readonly string[]): Promise<Set<string>> {
+    const ids = chunkIds.map((id) => checkUuid(id, 'chunk id'))
+    if (ids.length === 0) return new Set()
+    if (ids.length > catalogRowsPerInsertMax * 10) throw invalid(`at most ${catalogRowsPerInsertMax * 10} chunk ids per call`)
+    const rows = await this.db.read((q) => q`SELECT chunk_id FROM object_chunks_allocation WHERE chunk_id = ANY(${ids}::UUID[])`)
+    return new Set(rows.map((r) => r.chunk_id as string))
+  }
+}
+
+function checkKey(key: StripeKey): StripeKey {
+  return {
+    objectId: checkUuid(key.objectId, 'object id'),
+    partNumber: checkCount(key.partNumber, 'part number', 1, 10_000),
+    stripeIndex: checkCount(key.stripeIndex, 'stripe index', 0, 2 ** 31 - 1),
+  }
+}
