@@ -6,6 +6,7 @@ import type { Logger } from '../log.ts'
 import type { BucketInfo, ObjectLayer } from '../objects/types.ts'
 import type { RequestBody } from './body.ts'
 import type { GatewayConfig } from './config.ts'
+import { headerValue } from './headers.ts'
 import type { Target } from './router.ts'
 import type { VerifiedSignature } from './sigv4.ts'
 import { buildXml, type XmlObject } from './xml.ts'
@@ -44,8 +45,7 @@ export interface Operation {
 }
 
 export function header(ctx: { req: IncomingMessage }, name: string): string | undefined {
-  const value = ctx.req.headers[name]
-  return Array.isArray(value) ? value.join(',') : value
+  return headerValue(ctx.req.headers, name)
 }
 
 export function bucketName(ctx: OperationContext): string {

@@ -12,13 +12,13 @@
 //
 // Etags are the S3 etags without quotes; checksum_crc32c is 8 hex digits as in the seed.
 import { BlobfsError } from '../../errors.ts'
-import { jsonBodyBytesMax, listPageKeysMax, multipartPartSizeBytesMax, singlePutSizeBytesMax } from '../../limits.ts'
+import { jsonBodyBytesMax, listPageKeysMax } from '../../limits.ts'
 import type { PartInfo } from '../../objects/types.ts'
-import { checksumFromHeaders, contentMd5 } from '../checksums.ts'
 import { bucketName, objectKey, sendEmpty, sendJson, type Operation, type OperationContext } from '../context.ts'
 import { refuseUnsupportedWriteHeaders, writeMetadataFrom } from '../headers.ts'
 import { getObject, headObject } from '../ops/get-object.ts'
-import { partNumberOf, uploadIdOf } from '../ops/common.ts'
+import { uploadIdOf } from '../ops/common.ts'
+import { putFromRequest, uploadPartFromRequest } from '../ops/put-object.ts'
 import type { Target } from '../router.ts'
 
 function unquote(etag: string): string {
@@ -55,14 +55,7 @@ const uploadPart: Operation = {
   name: 'ApiUploadPart',
   access: 'object-write',
   async run(ctx) {
-    const uploadId = uploadIdOf(ctx)
-    const partNumber = partNumberOf(ctx)
-    const part = await ctx.objects.uploadPart(bucketName(ctx), objectKey(ctx), uploadId, partNumber, ctx.body.stream(multipartPartSizeBytesMax), {
-      expectedMd5: contentMd5(ctx.req.headers),
-      expectedLengthBytes: ctx.body.declaredBytes ?? undefined,
-      checksum: checksumFromHeaders(ctx.req.headers) ?? undefined,
-      signal: ctx.signal,
-    })
+    const { part, uploadId } = await uploadPartFromRequest(ctx)
     sendJson(ctx, 200, {
       upload_id: uploadId,
       part_number: part.partNumber,
@@ -135,14 +128,7 @@ const putObject: Operation = {
   name: 'ApiPutObject',
   access: 'object-write',
   async run(ctx) {
-    refuseUnsupportedWriteHeaders(ctx.req.headers)
-    const info = await ctx.objects.putObject(bucketName(ctx), objectKey(ctx), ctx.body.stream(singlePutSizeBytesMax), {
-      ...writeMetadataFrom(ctx.req.headers),
-      expectedMd5: contentMd5(ctx.req.headers),
-      expectedLengthBytes: ctx.body.declaredBytes ?? undefined,
-      checksum: checksumFromHeaders(ctx.req.headers) ?? undefined,
-      signal: ctx.signal,
-    })
+    const { info } = await putFromRequest(ctx)
     sendJson(ctx, 201, {
       bucket: info.bucket,
       key: info.key,

@@ -7,7 +7,7 @@ import type { ClientChecksum, ObjectLayer } from '../../objects/types.ts'
 import { mayAccess } from '../access.ts'
 import { checksumHeaderName } from '../checksums.ts'
 import { header, type OperationContext } from '../context.ts'
-import { percentDecode } from '../sigv4.ts'
+import { percentDecode, uriEncode } from '../sigv4.ts'
 
 export function refuseVersionId(ctx: OperationContext): void {
   const versionId = ctx.target.query.get('versionId')
@@ -71,4 +71,10 @@ export function encodingTypeOf(ctx: OperationContext): 'url' | null {
   if (value === undefined) return null
   if (value.toLowerCase() !== 'url') throw new BlobfsError('InvalidArgument', `encoding-type must be 'url'`)
   return 'url'
+}
+
+/** How listings write keys and prefixes: as they are, or URL-encoded for encoding-type=url. */
+export function listingEncoder(ctx: OperationContext): <T extends string | undefined>(value: T) => T {
+  const url = encodingTypeOf(ctx) === 'url'
+  return <T extends string | undefined>(value: T) => (value === undefined || !url ? value : (uriEncode(value, false) as T))
 }

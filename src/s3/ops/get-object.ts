@@ -23,6 +23,13 @@ const overrides: Record<string, string> = {
 /** A suffix range needs the size first; a racing overwrite is caught by comparing versions. */
 const suffixRangeAttemptsMax = 3
 
+/**
+ * Bodies up to this size are read whole before the status is sent: headers and body
+ * leave in one write (time to first byte), and a read that fails still gets a proper
+ * error instead of a cut connection. Larger bodies stream.
+ */
+const bufferedBodyBytesMax = 256 * 1024
+
 function responseOverrides(ctx: OperationContext): Record<string, string> {
   const out: Record<string, string> = {}
   for (const [param, name] of Object.entries(overrides)) {
@@ -76,13 +83,9 @@ export const headObject: Operation = {
     if (!checkConditions(ctx, pre, info)) return
     const spec = parseRange(header(ctx, 'range'))
     const span = spec ? rangeOrThrow(ctx, spec, info) : null
-    sendEmptyWithLength(ctx, span ? 206 : 200, contentHeaders(ctx, info, span, extra))
+    ctx.res.writeHead(span ? 206 : 200, contentHeaders(ctx, info, span, extra))
+    ctx.res.end()
   },
-}
-
-function sendEmptyWithLength(ctx: OperationContext, status: number, headers: Record<string, string | number>): void {
-  ctx.res.writeHead(status, headers)
-  ctx.res.end()
 }
 
 function rangeOrThrow(ctx: OperationContext, spec: RangeSpec, info: ObjectInfo): { start: number; end: number } {
@@ -141,12 +144,18 @@ export const getObject: Operation = {
       throw error
     }
     const span = spec ? result.range : null
-    ctx.res.writeHead(span ? 206 : 200, contentHeaders(ctx, result.info, span, extra))
-    if (ctx.req.method === 'HEAD') {
-      result.body.destroy()
-      ctx.res.end()
+    const headers = contentHeaders(ctx, result.info, span, extra)
+    const length = headers['content-length'] as number
+    if (length <= bufferedBodyBytesMax) {
+      const parts: Buffer[] = []
+      for await (const part of result.body) parts.push(part as Buffer)
+      const bytes = Buffer.concat(parts)
+      if (bytes.length !== length) throw new BlobfsError('Internal', `the object layer returned ${bytes.length} bytes for a ${length}-byte read`)
+      ctx.res.writeHead(span ? 206 : 200, headers)
+      ctx.res.end(bytes)
       return
     }
+    ctx.res.writeHead(span ? 206 : 200, headers)
     await pipeline(result.body, ctx.res)
   },
 }

@@ -5,16 +5,10 @@
 import { listPageKeysMax } from '../../limits.ts'
 import type { ListResult, ObjectInfo } from '../../objects/types.ts'
 import { bucketName, sendXml, type Operation, type OperationContext } from '../context.ts'
-import { uriEncode } from '../sigv4.ts'
 import type { XmlObject } from '../xml.ts'
-import { encodingTypeOf, parseMaxCount } from './common.ts'
+import { encodingTypeOf, listingEncoder, parseMaxCount } from './common.ts'
 
-function encoder(ctx: OperationContext): (value: string | undefined) => string | undefined {
-  const url = encodingTypeOf(ctx) === 'url'
-  return (value) => (value === undefined ? undefined : url ? uriEncode(value, false) : value)
-}
-
-function contents(result: ListResult, encode: (v: string) => string | undefined, owner: string | null): XmlObject[] {
+function contents(result: ListResult, encode: (v: string) => string, owner: string | null): XmlObject[] {
   return result.objects.map((o: ObjectInfo) => ({
     Key: encode(o.key),
     LastModified: o.lastModified,
@@ -43,7 +37,7 @@ export const listObjectsV2: Operation = {
   access: 'bucket-read',
   async run(ctx) {
     const q = ctx.target.query
-    const encode = encoder(ctx)
+    const encode = listingEncoder(ctx)
     const token = q.get('continuation-token') || undefined
     const startAfter = q.get('start-after') || undefined
     const { result, maxKeys } = await list(ctx, token ? { continuationToken: token } : { startAfter })
@@ -59,7 +53,7 @@ export const listObjectsV2: Operation = {
       NextContinuationToken: result.isTruncated ? (result.nextContinuationToken ?? undefined) : undefined,
       StartAfter: encode(startAfter),
       EncodingType: encodingTypeOf(ctx) ?? undefined,
-      Contents: contents(result, encode as (v: string) => string, owner),
+      Contents: contents(result, encode, owner),
       CommonPrefixes: result.commonPrefixes.map((p) => ({ Prefix: encode(p) })),
     })
   },
@@ -70,7 +64,7 @@ export const listObjectsV1: Operation = {
   access: 'bucket-read',
   async run(ctx) {
     const q = ctx.target.query
-    const encode = encoder(ctx)
+    const encode = listingEncoder(ctx)
     const marker = q.get('marker') || undefined
     const { result, maxKeys } = await list(ctx, { startAfter: marker })
     // NextMarker: the last key or common prefix returned, whichever sorts last.
@@ -87,7 +81,7 @@ export const listObjectsV1: Operation = {
       Delimiter: encode(q.get('delimiter') || undefined),
       IsTruncated: result.isTruncated,
       EncodingType: encodingTypeOf(ctx) ?? undefined,
-      Contents: contents(result, encode as (v: string) => string, ctx.bucket!.owner),
+      Contents: contents(result, encode, ctx.bucket!.owner),
       CommonPrefixes: result.commonPrefixes.map((p) => ({ Prefix: encode(p) })),
     })
   },

@@ -3,14 +3,15 @@
 // Parts stream like PutObject bodies; a copied part streams from a ranged read of
 // the source into the part, so no copy is held in memory either.
 import { BlobfsError } from '../../errors.ts'
-import { copyPartSizeBytesMax, listPageKeysMax, multipartPartSizeBytesMax, xmlBodyBytesMax } from '../../limits.ts'
-import { algorithmOfHeader, checksumFromHeaders, contentMd5 } from '../checksums.ts'
+import { copyPartSizeBytesMax, listPageKeysMax, xmlBodyBytesMax } from '../../limits.ts'
+import { algorithmOfHeader } from '../checksums.ts'
 import { parseRange, readPreconditions, requireCopySourceConditions } from '../conditions.ts'
 import { bucketName, header, objectKey, sendEmpty, sendXml, type Operation } from '../context.ts'
 import { refuseUnsupportedWriteHeaders, writeMetadataFrom } from '../headers.ts'
 import { uriEncode } from '../sigv4.ts'
 import { parseXml, xmlList, xmlText } from '../xml.ts'
-import { authorizeCopySource, checksumEcho, encodingTypeOf, parseCopySource, parseMaxCount, partNumberOf, uploadIdOf } from './common.ts'
+import { authorizeCopySource, encodingTypeOf, listingEncoder, parseCopySource, parseMaxCount, partNumberOf, uploadIdOf } from './common.ts'
+import { uploadPartFromRequest } from './put-object.ts'
 
 export const createMultipartUpload: Operation = {
   name: 'CreateMultipartUpload',
@@ -34,15 +35,8 @@ export const uploadPart: Operation = {
   name: 'UploadPart',
   access: 'object-write',
   async run(ctx) {
-    const partNumber = partNumberOf(ctx)
-    const checksum = checksumFromHeaders(ctx.req.headers)
-    const part = await ctx.objects.uploadPart(bucketName(ctx), objectKey(ctx), uploadIdOf(ctx), partNumber, ctx.body.stream(multipartPartSizeBytesMax), {
-      expectedMd5: contentMd5(ctx.req.headers),
-      expectedLengthBytes: ctx.body.declaredBytes ?? undefined,
-      checksum: checksum ?? undefined,
-      signal: ctx.signal,
-    })
-    sendEmpty(ctx, 200, { etag: part.etag, ...checksumEcho(checksum, ctx.body.trailerChecksum) })
+    const { part, echo } = await uploadPartFromRequest(ctx)
+    sendEmpty(ctx, 200, { etag: part.etag, ...echo })
   },
 }
 
@@ -143,8 +137,7 @@ export const listMultipartUploads: Operation = {
   async run(ctx) {
     const q = ctx.target.query
     if (q.get('delimiter')) throw new BlobfsError('NotSupported', 'ListMultipartUploads with a delimiter is not supported')
-    const url = encodingTypeOf(ctx) === 'url'
-    const encode = (v: string | undefined) => (v === undefined ? undefined : url ? uriEncode(v, false) : v)
+    const encode = listingEncoder(ctx)
     const maxUploads = parseMaxCount(ctx, 'max-uploads', listPageKeysMax)
     const owner = ctx.bucket!.owner
     const page = await ctx.objects.listMultipartUploads(bucketName(ctx), {
@@ -162,7 +155,7 @@ export const listMultipartUploads: Operation = {
       Prefix: encode(q.get('prefix') ?? ''),
       MaxUploads: maxUploads,
       IsTruncated: page.isTruncated,
-      EncodingType: url ? 'url' : undefined,
+      EncodingType: encodingTypeOf(ctx) ?? undefined,
       Upload: page.uploads.map((u) => ({
         Key: encode(u.key),
         UploadId: u.uploadId,
