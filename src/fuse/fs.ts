@@ -890,12 +890,20 @@ export class BlobFs {
     })
   }
 
-  /** close(2) of one descriptor: uploads and commits what this daemon holds for the file. */
+  /**
+   * close(2) of one descriptor: uploads and commits what this daemon holds for the
+   * file. One exception: a new file still empty is left to release, so the
+   * open-dup2-close of shells and dd (`cmd > file`) costs no empty upload first.
+   */
   flush(fh: number): Promise<void> {
     const handle = this.handles.get(fh)
     return this.run('flush', handle?.path ?? `#${fh}`, async () => {
       const { file, writable } = this.handle(fh)
-      if (file && writable) await file.lock.run(() => this.upload(file))
+      if (!file || !writable) return
+      await file.lock.run(async () => {
+        if (!file.stored && file.sizeBytes === 0) return
+        await this.upload(file)
+      })
     })
   }
 
