@@ -10,6 +10,10 @@ import type { Logger } from '../log.ts'
 import { errno, fsError, toFsError, type FsError } from './errno.ts'
 import type { BlobFs, Stat } from './fs.ts'
 
+/** UTIME_OMIT and UTIME_NOW as the patched binding passes them (src/fuse/binding/build.mjs). */
+export const utimeOmitMs = 2 ** 52 + 1
+export const utimeNowMs = 2 ** 52 + 2
+
 /** fuse-native's reply: a status (0, a byte count, or -errno) then values. */
 type Reply = (status: number, ...values: unknown[]) => void
 
@@ -185,7 +189,10 @@ export function fuseOperations(options: AdapterOptions): Record<string, unknown>
       serve('chown', path, reply, () => fs.chown(path, uid, gid))
     },
     utimens(path: string, atimeMs: number, mtimeMs: number, reply: Reply) {
-      serve('utimens', path, reply, () => fs.utimens(path, atimeMs, mtimeMs))
+      serve('utimens', path, reply, async () => {
+        if (mtimeMs === utimeOmitMs) return // only atime, which is not kept
+        await fs.utimens(path, atimeMs, mtimeMs === utimeNowMs ? Date.now() : mtimeMs)
+      })
     },
     truncate(path: string, size: number, reply: Reply) {
       serve('truncate', path, reply, () => fs.truncate(path, size))

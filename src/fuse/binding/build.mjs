@@ -20,11 +20,41 @@ const source = dirname(require.resolve('fuse-native/package.json'))
 const target = join(dirname(source), '.blobfs', 'fuse-native')
 const expectedVersion = '2.2.6'
 
+// Sentinels for UTIME_OMIT / UTIME_NOW, in milliseconds: exact in a JS number (< 2^53)
+// and far past any real date. src/fuse/adapter.ts holds the same two numbers.
+const utimeOmitMs = '4503599627370497ULL' // 2^52 + 1
+const utimeNowMs = '4503599627370498ULL' // 2^52 + 2
+
 const patches = [
   {
     why: 'utimens passed atime in the mtime slot',
     from: 'FUSE_UINT64_TO_INTS_ARGV(l->atime, 5)',
     to: 'FUSE_UINT64_TO_INTS_ARGV(l->mtime, 5)',
+  },
+  {
+    // libfuse 2.9 drops a change of one time only (touch -m, tar x: atime UTIME_OMIT)
+    // unless the filesystem says it understands UTIME_OMIT and UTIME_NOW.
+    why: 'mtime-only changes never reached the filesystem',
+    from: 'struct fuse_operations ops = { };',
+    to: 'struct fuse_operations ops = { };\n  ops.flag_utime_omit_ok = 1;',
+  },
+  {
+    why: 'UTIME_OMIT and UTIME_NOW must reach JavaScript as themselves',
+    from: '  l->atime = timespec_to_uint64(&tv[0]);\n  l->mtime = timespec_to_uint64(&tv[1]);',
+    to: '  l->atime = blobfs_utime_ms(&tv[0]);\n  l->mtime = blobfs_utime_ms(&tv[1]);',
+  },
+  {
+    why: 'helper for the above',
+    from: 'static uint64_t timespec_to_uint64 (const struct timespec* ts) {',
+    to: [
+      'static uint64_t timespec_to_uint64 (const struct timespec* ts);',
+      'static uint64_t blobfs_utime_ms (const struct timespec* ts) {',
+      `  if (ts->tv_nsec == UTIME_OMIT) return ${utimeOmitMs};`,
+      `  if (ts->tv_nsec == UTIME_NOW) return ${utimeNowMs};`,
+      '  return timespec_to_uint64(ts);',
+      '}',
+      'static uint64_t timespec_to_uint64 (const struct timespec* ts) {',
+    ].join('\n'),
   },
 ]
 

@@ -24,6 +24,7 @@ export type DaemonRequest =
   | { cmd: 'reset' }
   | { cmd: 'keys' }
   | { cmd: 'put'; key: string; base64: string }
+  | { cmd: 'putMany'; prefix: string; count: number }
   | { cmd: 'sha256'; key: string }
   | { cmd: 'head'; key: string }
   | { cmd: 'fault'; op: ObjectOp | null; code?: ErrorCode }
@@ -40,6 +41,9 @@ async function answer(request: DaemonRequest): Promise<unknown> {
       return layer.keys(testBucket)
     case 'put':
       return layer.putObject(testBucket, request.key, Readable.from([Buffer.from(request.base64, 'base64')]))
+    case 'putMany':
+      for (let i = 0; i < request.count; i++) await layer.putObject(testBucket, `${request.prefix}${i}`, Readable.from([Buffer.from(`entry ${i}\n`)]))
+      return null
     case 'sha256': {
       const data = layer.peek(testBucket, request.key)
       return data ? createHash('sha256').update(data).digest('hex') : null
