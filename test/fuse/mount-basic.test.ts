@@ -27,6 +27,8 @@ test('mount: files, directories, symlinks, rename and rm through the shell', { t
         'ln -s b/c/f.txt a/link',
         'readlink a/link',
         'cat a/link',
+        'echo more >> a/b/c/f.txt',
+        'cat a/b/c/f.txt',
         'mv a/b/c/f.txt a/moved.txt',
         'ls a',
         'ls a/b/c | wc -l',
@@ -36,7 +38,7 @@ test('mount: files, directories, symlinks, rename and rm through the shell', { t
       ].join('\n'),
       { cwd: mnt },
     )
-    assert.equal(out, 'hello\nb/c/f.txt\nhello\nb\nlink\nmoved.txt\n0\n0\n')
+    assert.equal(out, 'hello\nb/c/f.txt\nhello\nhello\nmore\nb\nlink\nmoved.txt\n0\n0\n')
   })
 })
 
@@ -145,10 +147,10 @@ test('SIGTERM unmounts cleanly and the daemon exits 0; a stale mount is cleared 
 
 test('without --foreground the command returns once the mount answers; blobfs umount unmounts', { timeout }, async () => {
   await requireFuse()
-  await withTempDirs(async ({ mnt, data }) => {
+  await withTempDirs(async ({ mnt, data, work }) => {
     const daemonScript = fileURLToPath(new URL('./helpers/mount-daemon.ts', import.meta.url))
     const started = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', daemonScript, 'mount', 'b', mnt, '--data', data, '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'inherit'] })
+      const child = spawn(process.execPath, ['--import', 'tsx', daemonScript, 'mount', 'b', mnt, '--data', data, '--log-level', 'warn', '--log-file', `${work}/mount.log`], { stdio: ['ignore', 'pipe', 'inherit'] })
       let stdout = ''
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
       child.on('close', (code) => resolve({ code, stdout }))

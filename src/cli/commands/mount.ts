@@ -5,7 +5,11 @@
 // --foreground it starts itself again in the background and returns once the mount
 // answers (what mount(8) and fstab need). SIGINT/SIGTERM unmount cleanly.
 import { spawn, spawnSync } from 'node:child_process'
+import { closeSync, openSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { Argv, CommandModule } from 'yargs'
 import { BlobfsError } from '../../errors.ts'
 import { createFuseDaemon } from '../../fuse/daemon.ts'
@@ -35,6 +39,7 @@ export interface MountArgs {
   'dir-mode': string
   metrics?: string
   'log-level': string
+  'log-file'?: string
   debug: boolean
 }
 
@@ -52,24 +57,36 @@ function parseMode(text: string, name: string): number {
   return parseInt(text, 8)
 }
 
-/** Starts the same command with --foreground in the background; resolves when it printed its ready line. */
-async function daemonize(): Promise<void> {
+/**
+ * Starts the same command with --foreground in the background, its stderr (the log)
+ * in a file, so nothing the caller waits on stays open; resolves once the child
+ * printed its ready line, or fails with the child's log if it exits first.
+ */
+async function daemonize(logFile: string): Promise<void> {
+  const logFd = openSync(logFile, 'a', 0o600)
   const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1), '--foreground'], {
     detached: true,
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', 'pipe', logFd],
   })
-  const line = await new Promise<string>((resolve, reject) => {
-    let out = ''
-    child.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString()
-      const newline = out.indexOf('\n')
-      if (newline >= 0) resolve(out.slice(0, newline))
+  closeSync(logFd)
+  try {
+    const line = await new Promise<string>((resolve, reject) => {
+      let out = ''
+      child.stdout!.on('data', (chunk: Buffer) => {
+        out += chunk.toString()
+        const newline = out.indexOf('\n')
+        if (newline >= 0) resolve(out.slice(0, newline))
+      })
+      child.once('exit', (code, signal) => reject(new Error(`the mount daemon exited (${signal ?? `status ${code}`}) before the mount answered`)))
     })
-    child.once('exit', (code, signal) => reject(new Error(`the mount daemon exited (${signal ?? `status ${code}`}) before the mount answered`)))
-  })
-  child.stdout!.destroy()
-  child.unref()
-  console.log(line)
+    console.log(`${line} (log: ${logFile})`)
+  } catch (error) {
+    process.stderr.write(await readFile(logFile, 'utf8').catch(() => ''))
+    throw error
+  } finally {
+    child.stdout!.destroy()
+    child.unref()
+  }
 }
 
 function serveMetrics(address: string, registry: { metrics(): Promise<string>; contentType: string }): Server {
@@ -114,13 +131,17 @@ export function createMountCommand(openObjects: ObjectLayerFactory): CommandModu
         .option('dir-mode', { type: 'string', default: '755', describe: 'mode shown for directories without markers' })
         .option('metrics', { type: 'string', describe: 'serve Prometheus metrics on HOST:PORT/metrics' })
         .option('log-level', { type: 'string', default: 'info', choices: ['debug', 'info', 'warn', 'error', 'silent'] })
+        .option('log-file', { type: 'string', describe: 'where a background mount logs (default: blobfs-mount-MOUNTPOINT.log in the temp dir)' })
         .option('debug', { type: 'boolean', default: false, describe: "libfuse's request trace on stderr" })
         .example('$0 mount photos /mnt/photos --catalog postgres://root@db:26257/blobfs', 'the whole bucket "photos", in the background')
         .example('$0 mount photos/2024 /mnt/2024 --data ./blobfs-data -f', 'one prefix of it, from a local `blobfs up`, in the foreground')
         .example('$0 umount /mnt/photos', 'unmount it again')
         .example('mount -t fuse.blobfs photos /mnt/photos -o catalog=postgres://...', 'through mount(8) and mount/mount.fuse.blobfs (fstab too)'),
     handler: async (args) => {
-      if (!args.foreground) return daemonize()
+      if (!args.foreground) {
+        const name = args.mountpoint.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^_+/, '')
+        return daemonize(args['log-file'] ?? join(tmpdir(), `blobfs-mount-${name}.log`))
+      }
       configureLogging({ level: args['log-level'], name: 'blobfs-mount' })
       const log = logger('fuse')
       const { bucket, prefix } = parseMountTarget(args.target)
