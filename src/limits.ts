@@ -140,6 +140,7 @@ export const fuseBindingTimeoutMarginMs = 5_000 // fuse-native's own timeout is 
 export const fuseMaxReadBytes = 128 * KiB // libfuse 2 caps requests at 32 pages
 export const fuseMaxWriteBytes = 128 * KiB
 export const fuseNameBytesMax = 255
+export const fuseMountWatchIntervalMs = 1000 // how soon an unmount from outside ends the daemon
 
 assert.equal(stripeSizeBytesDefault % fuseBlockSizeBytesDefault, 0)
 assert.equal(fuseBlockSizeBytesDefault % checksumPageSizeBytes, 0)

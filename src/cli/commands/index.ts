@@ -2,6 +2,7 @@
 import type { CommandModule } from 'yargs'
 import { bucketCommand } from './bucket.ts'
 import { keyCommand } from './key.ts'
+import { mountCommand, umountCommand } from './mount.ts'
 import { nodeCommand } from './node.ts'
 import { catCommand, cpCommand, lsCommand, rmCommand } from './objects.ts'
 import { selftestCommand } from './selftest.ts'
@@ -14,8 +15,10 @@ export const commands: CommandModule<any, any>[] = [
   cpCommand,
   keyCommand,
   lsCommand,
+  mountCommand,
   nodeCommand,
   rmCommand,
   selftestCommand,
   statusCommand,
+  umountCommand,
 ]
