@@ -95,3 +95,9 @@ export async function openCluster(catalogUrl: string, overrides: Partial<ObjectS
     },
   }
 }
+
+/** The object layer of the cluster at `--catalog` / `--data`, for the front-end commands. */
+export async function openObjectLayer(where: { catalog?: string | undefined; data?: string | undefined; catalogUrl?: string }): Promise<{ objects: ObjectStore; close(): Promise<void> }> {
+  const cluster = await openCluster(where.catalogUrl ?? (await resolveCatalogUrl(where)))
+  return { objects: cluster.objects, close: () => cluster.close() }
+}

@@ -1,6 +1,8 @@
 // The list of commands; each command lives in its own file beside this one.
 import type { CommandModule } from 'yargs'
+import { openObjectLayer } from '../cluster.ts'
 import { bucketCommand } from './bucket.ts'
+import { gatewayCommand } from './gateway.ts'
 import { keyCommand } from './key.ts'
 import { mountCommand, umountCommand } from './mount.ts'
 import { nodeCommand } from './node.ts'
@@ -13,6 +15,7 @@ export const commands: CommandModule<any, any>[] = [
   bucketCommand,
   catCommand,
   cpCommand,
+  gatewayCommand(openObjectLayer),
   keyCommand,
   lsCommand,
   mountCommand,

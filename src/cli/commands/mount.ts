@@ -17,6 +17,7 @@ import { normalizePrefix } from '../../fuse/fs.ts'
 import { fuseAttrTtlMsDefault, fuseBlockCacheBytesDefault, fuseSpoolMemoryBytesPerFileDefault, fuseSpoolMemoryBytesTotalDefault, units } from '../../limits.ts'
 import { configureLogging, logger } from '../../log.ts'
 import type { ObjectLayer } from '../../objects/types.ts'
+import { openObjectLayer } from '../cluster.ts'
 
 /** Opens the object layer named by --catalog / --data; `close` releases it at unmount. */
 export type ObjectLayerFactory = (where: { catalog?: string; data?: string }) => Promise<{ objects: ObjectLayer; close(): Promise<void> }>
@@ -228,12 +229,4 @@ export const umountCommand: CommandModule<object, UmountArgs> = {
   },
 }
 
-/**
- * The catalog-backed object layer (src/objects over src/catalog and the nodes) is
- * not in this build yet: until it is, `blobfs mount` says so instead of pretending.
- */
-export const objectLayerNotWired: ObjectLayerFactory = async () => {
-  throw new BlobfsError('NotSupported', 'blobfs mount needs the catalog-backed object layer, which this build does not have yet')
-}
-
-export const mountCommand = createMountCommand(objectLayerNotWired)
+export const mountCommand = createMountCommand(openObjectLayer)
