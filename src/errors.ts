@@ -46,6 +46,18 @@ export const errorCodes = {
   SerializationFailure: 'transaction kept conflicting after every retry',
   SlowDown: 'request rate limit exceeded',
   Timeout: 'operation timed out',
+  // gateway (the S3 side-port and /api/v1): request framing and authentication
+  InvalidRequest: 'the request is not valid for this operation',
+  MalformedXML: 'the XML body is not well-formed or does not match the schema',
+  MissingContentLength: 'a body needs Content-Length (or x-amz-decoded-content-length)',
+  InvalidDigest: 'Content-MD5 or an x-amz-checksum header is not valid',
+  PayloadHashMismatch: 'the body does not hash to x-amz-content-sha256',
+  MetadataTooLarge: 'user metadata is larger than the limit',
+  MethodNotAllowed: 'the method is not allowed on this resource',
+  RequestTimeout: 'the client sent no body bytes for too long',
+  RequestTimeTooSkewed: 'the request time is too far from the server time',
+  AuthorizationMalformed: 'the Authorization header or presigned query is malformed',
+  BucketAlreadyOwnedByYou: 'bucket already exists and is yours',
   Internal: 'internal error',
 } as const
 

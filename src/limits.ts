@@ -17,6 +17,10 @@ export const parityShardsDefault = 4
 export const shardsTotalMax = 255 // GF(2^8) has 255 non-zero elements
 export const chunkSizeBytesDefault = 2 * MiB
 export const stripeSizeBytesDefault = dataShardsDefault * chunkSizeBytesDefault // 16 MiB
+// Codec calls reading at most this many bytes run inline even when asked for
+// asynchronously: a threadpool round trip (~20-50 us) costs more than the work
+// (256 KiB takes ~20 us with AVX2), as for the small columns of degraded reads.
+export const codecInlineBytesMax = 256 * KiB
 
 // Checksums: CRC32C per page, then a CRC32C over the page CRCs (the root).
 export const checksumPageSizeBytes = 64 * KiB
@@ -34,10 +38,45 @@ export const multipartIdleDaysDefault = 7
 // Listings
 export const listPageKeysMax = 1000
 
+// Gateway (S3 side-port and /api/v1): what one request may carry and how long it may take.
+export const singlePutSizeBytesMax = 5 * GiB // S3's limit for one PutObject; bigger objects go multipart
+export const xmlBodyBytesMax = 4 * MiB // CompleteMultipartUpload of 10,000 parts, DeleteObjects of 1,000 keys
+export const jsonBodyBytesMax = 4 * MiB
+export const userMetadataBytesMax = 2 * KiB // x-amz-meta-* names and values together, as S3
+export const deleteObjectsKeysMax = 1000
+export const presignedExpirySecondsMax = 7 * 24 * 3600
+export const clockSkewMsMax = 15 * 60 * 1000
+export const awsChunkLineBytesMax = 4 * KiB // one aws-chunked size line or trailer line
+export const undrainedBodyBytesMax = 1 * MiB // an error answered before the body was read closes the connection above this
+export const requestIdleTimeoutMsDefault = 60_000 // no body bytes for this long -> 400 RequestTimeout
+export const requestHeadersTimeoutMsDefault = 30_000
+export const keepAliveTimeoutMsDefault = 5_000
+export const rateLimitRequestsPerSecondDefault = 5_000 // per access key (token bucket refill)
+export const rateLimitBurstDefault = 10_000 // per access key (token bucket size)
+export const rateLimitKeysMax = 100_000 // buckets kept; idle full ones are dropped first
+export const signingKeyCacheEntriesMax = 1024
+export const copyPartSizeBytesMax = 5 * GiB
+
 // Storage nodes
 export const blockSizeBytesDefault = 1 * GiB
 export const chunkSizeBytesMax = 64 * MiB // largest chunk a node accepts
 export const scrubPassDaysDefault = 7
+// Block logs (src/node): records start on an alignment boundary so a header never
+// shares a sector with the tail of the previous record; locations are kept in
+// alignment units in 32-bit fields, which bounds the block size.
+export const recordAlignmentBytes = 4 * KiB
+export const blockSizeBytesMin = 256 * KiB // tests use small blocks; production uses the default
+export const blockSizeBytesMax = 2 ** 32 * recordAlignmentBytes
+export const groupCommitRecordsMax = 256 // records sharing one fdatasync
+export const groupCommitBytesMax = 64 * MiB // bytes written before one fdatasync
+export const snapshotIntervalRecordsDefault = 65_536 // records appended between index snapshots
+export const snapshotIntervalBytesDefault = 1 * GiB // bytes appended between index snapshots
+export const compactionDeadRatioDefault = 0.5 // compact a block once half of it is dead
+export const compactionRateBytesPerSecDefault = 64 * MiB
+export const scrubRateBytesPerSecMaxDefault = 32 * MiB
+export const heartbeatIntervalMsDefault = 5_000
+export const nodeRequestBytesInFlightMax = 512 * MiB // PUT bodies + GET buffers held at once
+export const nodeWireHeaderBytesMax = 8 * KiB // page CRCs travel base64 in one header
 
 assert.ok(dataShardsDefault + parityShardsDefault <= shardsTotalMax)
 assert.equal(stripeSizeBytesDefault % checksumPageSizeBytes, 0)
@@ -46,6 +85,17 @@ assert.ok(chunkSizeBytesDefault <= chunkSizeBytesMax)
 assert.ok(inlineObjectSizeBytesDefault <= inlineObjectSizeBytesMax)
 assert.ok(multipartPartSizeBytesMin <= multipartPartSizeBytesMax)
 assert.ok(chunkSizeBytesMax < blockSizeBytesDefault)
+assert.equal(checksumPageSizeBytes % recordAlignmentBytes, 0)
+assert.equal(blockSizeBytesMin % recordAlignmentBytes, 0)
+assert.equal(blockSizeBytesDefault % recordAlignmentBytes, 0)
+assert.ok(blockSizeBytesMin <= blockSizeBytesDefault)
+assert.ok(blockSizeBytesDefault <= blockSizeBytesMax)
+assert.ok(chunkSizeBytesMax <= groupCommitBytesMax) // the largest record fits one group commit
+assert.ok(groupCommitBytesMax <= nodeRequestBytesInFlightMax)
+assert.ok(compactionDeadRatioDefault > 0)
+assert.ok(compactionDeadRatioDefault < 1)
+// base64 of every page CRC of the largest chunk fits the header budget
+assert.ok(Math.ceil((4 * chunkSizeBytesMax) / checksumPageSizeBytes / 3) * 4 <= nodeWireHeaderBytesMax)
 assert.ok(multipartPartSizeBytesMax * multipartPartsMax >= objectSizeBytesMax)
 
 // Catalog (src/catalog): transactions, batches and queues
@@ -62,7 +112,6 @@ export const chunkDeletionDelayMsDefault = 10 * 60_000 // readers of a replaced 
 export const multipartListPartsMax = 1000
 export const multipartListUploadsMax = 1000
 export const symlinkTargetBytesMax = 4096
-export const userMetadataBytesMax = 2 * KiB // S3: user metadata headers total at most 2 KiB
 // The embedded catalog (PGlite served over pglite-socket)
 export const embeddedConnectionsMax = 512
 export const embeddedSessionHoldMsMax = 30_000 // a client holding the single session this long is cut off
@@ -70,3 +119,37 @@ export const embeddedSessionHoldMsMax = 30_000 // a client holding the single se
 assert.ok(catalogTxBackoffMsBase > 0 && catalogTxBackoffMsBase <= catalogTxBackoffMsMax)
 assert.ok(catalogRowsPerInsertMax * 12 < 65_534) // the widest row we insert has 12 columns
 assert.ok(queueClaimBatchMax >= 1 && listPageKeysMax >= 1)
+
+assert.ok(singlePutSizeBytesMax <= objectSizeBytesMax)
+assert.ok(copyPartSizeBytesMax <= multipartPartSizeBytesMax)
+assert.ok(deleteObjectsKeysMax * (keyLengthBytesMax + 64) <= xmlBodyBytesMax)
+assert.ok(multipartPartsMax * 128 <= xmlBodyBytesMax)
+assert.ok(rateLimitBurstDefault >= rateLimitRequestsPerSecondDefault)
+
+// FUSE daemon (src/fuse): caches, spooling, readahead, deadlines
+export const fuseAttrTtlMsDefault = 1000
+export const fuseAttrCacheEntriesMax = 100_000
+export const fuseDirCacheDirsMax = 1000
+export const fuseDirCacheNamesMax = 10_000 // larger directories are listed afresh every time
+export const fuseBlockSizeBytesDefault = 1 * MiB // read-cache unit: a 4 KiB random read fetches one block
+export const fuseBlockCacheBytesDefault = 256 * MiB
+export const fuseReadaheadBytesDefault = stripeSizeBytesDefault // sequential readers fetch whole stripes ahead
+export const fuseReadaheadInFlightBytesMax = 4 * stripeSizeBytesDefault // all readers together
+export const fuseSpoolMemoryBytesPerFileDefault = 8 * MiB // past this a file's spool moves to disk
+export const fuseSpoolMemoryBytesTotalDefault = 64 * MiB // all spools together
+export const fuseUploadPieceBytes = 1 * MiB // spool -> putObject body pieces
+export const fuseOpTimeoutMsDefault = 30_000 // metadata ops and reads
+export const fuseTransferTimeoutMsDefault = 10 * 60_000 // ops that upload or load a whole file
+export const fuseBindingTimeoutMarginMs = 5_000 // fuse-native's own timeout is ours plus this
+export const fuseMaxReadBytes = 128 * KiB // libfuse 2 caps requests at 32 pages
+export const fuseMaxWriteBytes = 128 * KiB
+export const fuseNameBytesMax = 255
+export const fuseMountWatchIntervalMs = 1000 // how soon an unmount from outside ends the daemon
+
+assert.equal(stripeSizeBytesDefault % fuseBlockSizeBytesDefault, 0)
+assert.equal(fuseBlockSizeBytesDefault % checksumPageSizeBytes, 0)
+assert.equal(fuseReadaheadBytesDefault % fuseBlockSizeBytesDefault, 0)
+assert.ok(fuseBlockCacheBytesDefault >= 2 * fuseReadaheadBytesDefault)
+assert.ok(fuseSpoolMemoryBytesPerFileDefault <= fuseSpoolMemoryBytesTotalDefault)
+assert.ok(fuseMaxReadBytes <= fuseBlockSizeBytesDefault)
+assert.ok(fuseOpTimeoutMsDefault < fuseTransferTimeoutMsDefault)

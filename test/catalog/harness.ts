@@ -6,7 +6,7 @@ import { after, before, describe } from 'node:test'
 import { PGlite } from '@electric-sql/pglite'
 import { openCatalog, type Catalog, type CatalogOptions } from '../../src/catalog/catalog.ts'
 import { startEmbeddedCatalog, type EmbeddedCatalog } from '../../src/catalog/embedded.ts'
-import { startPostgres, type PostgresServer } from './postgres-server.ts'
+import { startPostgres, type PostgresServer } from '../support/postgres-server.ts'
 
 export type BackendName = 'postgres' | 'pglite'
 

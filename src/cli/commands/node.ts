@@ -1,0 +1,119 @@
+// `blobfs node`: one storage node process (src/node). Flags are parsed here once
+// into the node's frozen config; SIGINT/SIGTERM stop it cleanly (final index
+// snapshot, so the next start is fast); a failed block log exits with status 1.
+import type { Argv, CommandModule } from 'yargs'
+import { BlobfsError } from '../../errors.ts'
+import { units } from '../../limits.ts'
+import { configureLogging, logger } from '../../log.ts'
+import { openCatalog } from '../../catalog/catalog.ts'
+import { MemoryControlPlane, type NodeControlPlane } from '../../node/control-plane.ts'
+import { CatalogControlPlane } from '../node-control-plane.ts'
+import { nodeConfig, StorageNode } from '../../node/node.ts'
+
+interface NodeArgs {
+  data: string
+  listen: string
+  rack: string
+  catalog?: string
+  advertise?: string
+  sync: string
+  'block-size': string
+  'scrub-rate': number
+  'scrub-pass-days': number
+  'compaction-dead-ratio': number
+  'snapshot-interval-records'?: number
+  'heartbeat-interval-ms'?: number
+  'log-level': string
+}
+
+const sizeUnits: Record<string, number> = { '': 1, b: 1, k: units.KiB, kib: units.KiB, m: units.MiB, mib: units.MiB, g: units.GiB, gib: units.GiB, t: units.TiB, tib: units.TiB }
+
+/** "1GiB", "512m", "4096" -> bytes (binary units). */
+export function parseSize(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(text.trim())
+  const unit = m ? sizeUnits[m[2]!.toLowerCase()] : undefined
+  if (!m || unit === undefined) throw new BlobfsError('InvalidArgument', `'${text}' is not a size (e.g. 1GiB, 64MiB, 4096)`)
+  return Math.round(Number(m[1]) * unit)
+}
+
+export function parseListen(text: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(text.trim())
+  if (!m) throw new BlobfsError('InvalidArgument', `--listen '${text}' is not HOST:PORT`)
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port: Number(m[3]) }
+}
+
+/** With --catalog the node registers, heartbeats and reports into it; without, it runs standalone. */
+export async function controlPlaneFor(catalogUrl: string | undefined): Promise<{ controlPlane: NodeControlPlane; close(): Promise<void> }> {
+  if (catalogUrl === undefined) {
+    logger('node').info('no --catalog: running standalone (registration, heartbeats and corrupt-chunk reports stay in memory)')
+    return { controlPlane: new MemoryControlPlane(), close: async () => {} }
+  }
+  const catalog = await openCatalog(catalogUrl)
+  return { controlPlane: new CatalogControlPlane(catalog), close: () => catalog.close() }
+}
+
+export const nodeCommand: CommandModule<object, NodeArgs> = {
+  command: 'node',
+  describe: 'run a storage node: chunks in block logs under --data, served over HTTP on --listen',
+  builder: (yargs: Argv<object>) =>
+    yargs
+      .option('data', { type: 'string', demandOption: true, describe: 'directory holding the block logs, index snapshot and node id' })
+      .option('listen', { type: 'string', default: '127.0.0.1:9101', describe: 'HOST:PORT for the chunk API (port 0 picks a free one)' })
+      .option('rack', { type: 'string', default: 'default', describe: 'rack (failure domain) name, for placement' })
+      .option('catalog', { type: 'string', describe: 'catalog URL (postgres://...) to register and heartbeat with' })
+      .option('advertise', { type: 'string', describe: 'base URL clients should use, when it differs from --listen' })
+      .option('sync', { type: 'string', choices: ['fdatasync', 'none'], default: 'fdatasync', describe: 'fdatasync before acknowledging; none is for benchmarks only' })
+      .option('block-size', { type: 'string', default: '1GiB', describe: 'size of each pre-allocated block file' })
+      .option('scrub-rate', { type: 'number', default: 32, describe: 'scrubber read rate cap, MiB/s' })
+      .option('scrub-pass-days', { type: 'number', default: 7, describe: 'days a full scrub pass is spread over' })
+      .option('compaction-dead-ratio', { type: 'number', default: 0.5, describe: 'compact a block once this share of it is dead' })
+      .option('snapshot-interval-records', { type: 'number', hidden: true, describe: 'records between index snapshots' })
+      .option('heartbeat-interval-ms', { type: 'number', hidden: true, describe: 'milliseconds between heartbeats' })
+      .option('log-level', { type: 'string', default: 'info', describe: 'pino log level' })
+      .example('$0 node --data /srv/blobfs/n1 --listen 0.0.0.0:9101 --rack r1 --advertise http://10.0.0.7:9101', 'a production node')
+      .example('$0 node --data ./n1 --listen 127.0.0.1:0 --rack r1 --block-size 64MiB', 'a small standalone node on a free port')
+      .example('$0 node --data /tmp/bench --sync none', 'benchmarks only: acknowledge before fdatasync') as unknown as Argv<NodeArgs>,
+  handler: async (argv) => {
+    configureLogging({ level: argv['log-level'], name: 'blobfs-node' })
+    const log = logger('node')
+    const listen = parseListen(argv.listen)
+    const config = nodeConfig({
+      dataDir: argv.data,
+      listenHost: listen.host,
+      listenPort: listen.port,
+      advertiseUrl: argv.advertise ?? null,
+      rack: argv.rack,
+      sync: argv.sync as 'fdatasync' | 'none',
+      blockSizeBytes: parseSize(argv['block-size']),
+      scrubRateBytesPerSecMax: argv['scrub-rate'] * units.MiB,
+      scrubPassMs: argv['scrub-pass-days'] * 24 * 3600 * 1000,
+      compactionDeadRatio: argv['compaction-dead-ratio'],
+      snapshotIntervalRecords: argv['snapshot-interval-records'],
+      heartbeatIntervalMs: argv['heartbeat-interval-ms'],
+    })
+    const control = await controlPlaneFor(argv.catalog)
+    const node = await StorageNode.start(config, {
+      controlPlane: control.controlPlane,
+      log,
+      onFatal: (error) => {
+        log.fatal({ err: error }, 'exiting: the block log failed')
+        process.exit(1)
+      },
+    })
+    let stopping = false
+    const stop = (signal: string): void => {
+      if (stopping) return
+      stopping = true
+      log.info({ signal }, 'stopping')
+      node.stop().then(control.close).then(
+        () => process.exit(0),
+        (error: unknown) => {
+          log.error({ err: error }, 'stop failed')
+          process.exit(1)
+        },
+      )
+    }
+    process.on('SIGINT', () => stop('SIGINT'))
+    process.on('SIGTERM', () => stop('SIGTERM'))
+  },
+}

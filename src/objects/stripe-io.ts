@@ -1,0 +1,280 @@
+// Writing and reading one stripe: the data path under every PUT and GET.
+//
+// Write: the stripe is split into k data shards, encoded into m parity shards,
+// each chunk checksummed and stored on its own node (placement.ts), with alternates
+// tried when a node fails. It succeeds with all k+m chunks, or with at least k+1
+// and the missing ones reported for repair; below that nothing is kept.
+//
+// Read: a byte range becomes pieces of data chunks (layout.ts), fetched directly —
+// no decode on a healthy read. A piece whose chunk is missing, rotten or too slow
+// (hedged after `hedgeAfterMs`) is rebuilt from the same column range of k other
+// chunks: RS works column by column, so a sub-range decodes on its own.
+import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
+import { checksumTree } from '../codec/checksum.ts'
+import { ReedSolomon } from '../codec/reed-solomon.ts'
+import { BlobfsError, errorCodeOf, isBlobfsError, type ErrorCode } from '../errors.ts'
+import type { ChunkId, ChunkStore, NodeId } from '../cluster/chunk-store.ts'
+import { StripePlacement, type NodeCandidate } from '../cluster/placement.ts'
+import { dataPieces, shardSizeFor, type ShardPiece } from './layout.ts'
+
+/** The erasure code as the object layer needs it (an adapter over src/codec). */
+export interface StripeCodec {
+  readonly dataShards: number
+  readonly parityShards: number
+  /** Fills shards[k .. k+m) from shards[0 .. k); all of equal length. */
+  encode(shards: Buffer[]): Promise<void>
+  /** Fills every shard with wanted[i] && !present[i] from k present shards. */
+  reconstruct(shards: Buffer[], present: boolean[], wanted: boolean[]): Promise<void>
+}
+
+export interface ChunkRecord {
+  chunkIndex: number
+  nodeId: NodeId
+  chunkId: ChunkId
+  lengthBytes: number
+  /** Root of the chunk's CRC32C checksum tree. */
+  root: number
+}
+
+export interface StripeRecord {
+  lengthBytes: number
+  shardSizeBytes: number
+  /** The chunks that exist (at most k+m, any order). */
+  chunks: ChunkRecord[]
+}
+
+export interface WrittenStripe extends StripeRecord {
+  /** Chunk indexes that could not be stored; they must become repair tasks. */
+  missingChunkIndexes: number[]
+}
+
+export interface WriteStripeContext {
+  store: ChunkStore
+  codec: StripeCodec
+  candidates: readonly NodeCandidate[]
+  /** Names the stripe for placement (the stripe's own UUID is a good key). */
+  stripeKey: string
+  putTimeoutMs: number
+  signal?: AbortSignal
+}
+
+export async function writeStripe(context: WriteStripeContext, data: Buffer): Promise<WrittenStripe> {
+  const { codec, store } = context
+  const k = codec.dataShards
+  const m = codec.parityShards
+  assert.ok(data.length > 0, 'an empty stripe is never written')
+  const shardSize = shardSizeFor(data.length, k)
+  const shards = splitIntoShards(data, k, m, shardSize)
+  await codec.encode(shards)
+
+  const placement = new StripePlacement(context.stripeKey, context.candidates, k + m, m)
+  const stored: (ChunkRecord | undefined)[] = new Array(k + m).fill(undefined)
+  const failures: unknown[] = []
+  await Promise.all(
+    shards.map(async (shard, chunkIndex) => {
+      const tree = checksumTree(shard)
+      const chunkId = randomUUID()
+      for (let node = placement.nodes[chunkIndex]; node; node = placement.replace(chunkIndex)) {
+        if (context.signal?.aborted) break
+        try {
+          await store.put(node.id, chunkId, shard, tree, withTimeout(context.signal, context.putTimeoutMs))
+          stored[chunkIndex] = { chunkIndex, nodeId: node.id, chunkId, lengthBytes: shard.length, root: tree.root }
+          return
+        } catch (error) {
+          failures.push(error)
+        }
+      }
+    }),
+  )
+  if (context.signal?.aborted) {
+    await deleteQuietly(store, stored)
+    throw new BlobfsError('Timeout', 'stripe write aborted', { cause: context.signal.reason })
+  }
+  const chunks = stored.filter((c): c is ChunkRecord => c !== undefined)
+  if (chunks.length < Math.min(k + 1, k + m)) {
+    await deleteQuietly(store, stored)
+    throw new BlobfsError(
+      'NotEnoughNodes',
+      `stored ${chunks.length} of ${k + m} chunks of a stripe; at least ${k + 1} are required`,
+      { cause: failures[0] },
+    )
+  }
+  const missingChunkIndexes = stored.flatMap((c, i) => (c === undefined ? [i] : []))
+  return { lengthBytes: data.length, shardSizeBytes: shardSize, chunks, missingChunkIndexes }
+}
+
+/** k data shards (views into `data` where possible, a padded copy for the tail) + m parity buffers. */
+function splitIntoShards(data: Buffer, k: number, m: number, shardSize: number): Buffer[] {
+  const shards: Buffer[] = []
+  for (let i = 0; i < k; i++) {
+    const start = i * shardSize
+    const end = start + shardSize
+    if (end <= data.length) {
+      shards.push(data.subarray(start, end))
+    } else {
+      const shard = Buffer.alloc(shardSize)
+      if (start < data.length) data.copy(shard, 0, start)
+      shards.push(shard)
+    }
+  }
+  for (let i = 0; i < m; i++) shards.push(Buffer.allocUnsafe(shardSize))
+  return shards
+}
+
+async function deleteQuietly(store: ChunkStore, chunks: (ChunkRecord | undefined)[]): Promise<void> {
+  // Best effort: whatever stays behind is unreferenced and the GC sweep removes it.
+  await Promise.allSettled(chunks.filter((c) => c !== undefined).map((c) => store.delete(c!.nodeId, c!.chunkId)))
+}
+
+export interface ReadStripeContext {
+  store: ChunkStore
+  codec: StripeCodec
+  getTimeoutMs: number
+  /** Start rebuilding a piece from other chunks when its own read takes longer. */
+  hedgeAfterMs: number
+  signal?: AbortSignal
+  /** Told about chunks that are gone or rotten, so they become repair tasks. */
+  onBadChunk?: (chunk: ChunkRecord, code: ErrorCode) => void
+}
+
+/** Reads stripe bytes [offset, offset + length); throws TooManyErasures rather than return wrong bytes. */
+export async function readStripeRange(
+  context: ReadStripeContext,
+  stripe: StripeRecord,
+  offsetBytes: number,
+  lengthBytes: number,
+): Promise<Buffer> {
+  const reader = new StripeReader(context, stripe)
+  const out = Buffer.allocUnsafe(lengthBytes)
+  await Promise.all(
+    dataPieces(stripe.lengthBytes, context.codec.dataShards, offsetBytes, lengthBytes).map(async (piece) => {
+      const bytes = await reader.piece(piece)
+      assert.equal(bytes.length, piece.lengthBytes)
+      bytes.copy(out, piece.outputOffsetBytes)
+    }),
+  )
+  return out
+}
+
+class StripeReader {
+  private readonly byIndex = new Map<number, ChunkRecord>()
+  /** Column ranges already requested, shared between direct and degraded reads. */
+  private readonly fetches = new Map<string, Promise<Buffer>>()
+  private readonly failed = new Set<number>()
+
+  constructor(private readonly context: ReadStripeContext, stripe: StripeRecord) {
+    for (const chunk of stripe.chunks) this.byIndex.set(chunk.chunkIndex, chunk)
+  }
+
+  /** One piece, from its own chunk or rebuilt; any failure to get it is TooManyErasures (or the caller's abort). */
+  async piece(piece: ShardPiece): Promise<Buffer> {
+    try {
+      return await this.pieceOrFirstError(piece)
+    } catch (error) {
+      if (this.context.signal?.aborted) throw new BlobfsError('Timeout', 'read aborted', { cause: error })
+      if (isBlobfsError(error, 'TooManyErasures')) throw error
+      throw new BlobfsError('TooManyErasures', `shard ${piece.shard} could neither be read nor rebuilt: ${(error as Error).message}`, { cause: error })
+    }
+  }
+
+  private async pieceOrFirstError(piece: ShardPiece): Promise<Buffer> {
+    if (!this.byIndex.has(piece.shard)) return this.degraded(piece)
+    const direct = this.fetch(piece.shard, piece.offsetBytes, piece.lengthBytes)
+    let hedgeTimer: NodeJS.Timeout | undefined
+    const slow = new Promise<'slow'>((resolve) => {
+      hedgeTimer = setTimeout(() => resolve('slow'), this.context.hedgeAfterMs)
+    })
+    const first = await Promise.race([direct.then((bytes) => ({ bytes }), (error: unknown) => ({ error })), slow])
+    clearTimeout(hedgeTimer)
+    if (first !== 'slow' && 'bytes' in first) return first.bytes
+    // Failed outright: rebuild now rather than after the hedge delay.
+    if (first !== 'slow') return this.degraded(piece)
+    // Slow: rebuild from other chunks while the direct read goes on; first to succeed wins.
+    return firstSuccess([direct, this.degraded(piece)])
+  }
+
+  private fetch(chunkIndex: number, offsetBytes: number, lengthBytes: number): Promise<Buffer> {
+    const key = `${chunkIndex}:${offsetBytes}:${lengthBytes}`
+    let pending = this.fetches.get(key)
+    if (!pending) {
+      const chunk = this.byIndex.get(chunkIndex)!
+      pending = this.context.store
+        .get(chunk.nodeId, chunk.chunkId, { offsetBytes, lengthBytes }, withTimeout(this.context.signal, this.context.getTimeoutMs))
+        .catch((error: unknown) => {
+          this.failed.add(chunkIndex)
+          if (isBlobfsError(error, 'ChunkCorrupt') || isBlobfsError(error, 'ChunkNotFound')) {
+            this.context.onBadChunk?.(chunk, errorCodeOf(error))
+          }
+          throw error
+        })
+      pending.catch(() => {}) // observed by every awaiting reader; never unhandled
+      this.fetches.set(key, pending)
+    }
+    return pending
+  }
+
+  /** Rebuilds one data-shard piece from the same column range of k other chunks. */
+  private async degraded(piece: ShardPiece): Promise<Buffer> {
+    const { dataShards: k, parityShards: m } = this.context.codec
+    const columnOffset = piece.offsetBytes
+    const columnLength = piece.lengthBytes
+    // Data chunks first (their ranges may already be in flight), then parity.
+    const sources = [...this.byIndex.keys()].filter((i) => i !== piece.shard).sort((a, b) => a - b)
+    const columns: (Buffer | undefined)[] = new Array(k + m).fill(undefined)
+    let next = 0
+    let have = 0
+    while (have < k) {
+      const batch: number[] = []
+      while (batch.length < k - have && next < sources.length) {
+        const index = sources[next++]!
+        if (!this.failed.has(index)) batch.push(index)
+      }
+      if (batch.length === 0) {
+        throw new BlobfsError('TooManyErasures', `only ${have} of the ${k} chunks needed to rebuild shard ${piece.shard} could be read`)
+      }
+      const results = await Promise.allSettled(batch.map((i) => this.fetch(i, columnOffset, columnLength)))
+      results.forEach((result, j) => {
+        if (result.status === 'fulfilled') {
+          columns[batch[j]!] = result.value
+          have++
+        }
+      })
+    }
+    const present = columns.map((c) => c !== undefined)
+    const wanted = columns.map((_, i) => i === piece.shard)
+    const shards = columns.map((c) => c ?? Buffer.alloc(columnLength))
+    await this.context.codec.reconstruct(shards, present, wanted)
+    return shards[piece.shard]!
+  }
+}
+
+/** Resolves with the first promise to fulfil; rejects only when all reject (with the first error). */
+function firstSuccess<T>(promises: Promise<T>[]): Promise<T> {
+  return new Promise((resolve, reject) => {
+    let rejected = 0
+    let firstError: unknown
+    for (const promise of promises) {
+      promise.then(resolve, (error) => {
+        if (rejected++ === 0) firstError = error
+        if (rejected === promises.length) reject(firstError)
+      })
+    }
+  })
+}
+
+function withTimeout(signal: AbortSignal | undefined, timeoutMs: number): AbortSignal {
+  const timeout = AbortSignal.timeout(timeoutMs)
+  return signal ? AbortSignal.any([signal, timeout]) : timeout
+}
+
+/** The object layer's codec over the native Reed-Solomon kernels (threadpool calls). */
+export function stripeCodec(dataShards: number, parityShards: number): StripeCodec {
+  const rs = new ReedSolomon(dataShards, parityShards)
+  return {
+    dataShards,
+    parityShards,
+    encode: (shards) => rs.encodeAsync(shards),
+    reconstruct: (shards, present, wanted) => rs.reconstructAsync(shards, present, wanted),
+  }
+}

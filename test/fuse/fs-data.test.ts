@@ -1,0 +1,278 @@
+// Data-path semantics of src/fuse/fs.ts against the in-memory object layer (no
+// mount): write spooling (memory, then disk), opening for write with and without
+// O_TRUNC, truncate, fsync, the block cache and readahead, attribute and directory
+// caches with their TTLs, close-to-open revalidation, concurrent writers.
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { constants } from 'node:fs'
+import { test } from 'node:test'
+import { BlobFs, fsConfig } from '../../src/fuse/fs.ts'
+import { errnoOf, harness, list, put, readFile, silent, writeFile } from './helpers/fs-harness.ts'
+
+const { O_RDONLY, O_WRONLY, O_RDWR, O_TRUNC } = constants
+const KiB = 1024
+const MiB = 1024 * KiB
+
+test('a spool past its memory bound moves to disk; memory stays bounded and the bytes survive', async () => {
+  const { fs, objects } = await harness({ spoolMemoryBytesPerFile: 64 * KiB, spoolMemoryBytesTotal: 128 * KiB })
+  const data = randomBytes(3 * MiB + 123)
+  const fh = await fs.create('/big', 0o644)
+  let peak = 0
+  for (let at = 0; at < data.length; at += 128 * KiB) {
+    await fs.write(fh, data.subarray(at, at + 128 * KiB), at)
+    peak = Math.max(peak, fs.gauges.spoolMemoryBytes)
+  }
+  assert.ok(peak <= 64 * KiB, `spool memory peaked at ${peak} bytes`)
+  assert.equal(fs.gauges.spoolMemoryBytes, 0, 'the file spool holds no memory once on disk')
+  assert.deepEqual(await fs.read(fh, 1000, 2 * MiB), data.subarray(2 * MiB, 2 * MiB + 1000), 'reads of an open file come from its spool')
+  await fs.release(fh)
+  assert.ok(objects.peek('b', 'big')!.equals(data))
+})
+
+test('all spools together share one memory budget: the file that would pass it goes to disk', async () => {
+  const { fs, objects } = await harness({ spoolMemoryBytesPerFile: 96 * KiB, spoolMemoryBytesTotal: 128 * KiB })
+  const a = await fs.create('/a', 0o644)
+  const b = await fs.create('/b', 0o644)
+  const dataA = randomBytes(90 * KiB)
+  const dataB = randomBytes(90 * KiB)
+  await fs.write(a, dataA, 0)
+  await fs.write(b, dataB, 0)
+  assert.ok(fs.gauges.spoolMemoryBytes <= 128 * KiB)
+  await fs.release(a)
+  await fs.release(b)
+  assert.ok(objects.peek('b', 'a')!.equals(dataA))
+  assert.ok(objects.peek('b', 'b')!.equals(dataB))
+  assert.equal(fs.gauges.spoolMemoryBytes, 0)
+})
+
+test('sparse writes read back zeros in the holes', async () => {
+  const { fs, objects } = await harness({ spoolMemoryBytesPerFile: 64 * KiB, spoolMemoryBytesTotal: 64 * KiB })
+  const fh = await fs.create('/sparse', 0o644)
+  await fs.write(fh, Buffer.from('end'), 200 * KiB)
+  await fs.write(fh, Buffer.from('start'), 0)
+  await fs.release(fh)
+  const stored = objects.peek('b', 'sparse')!
+  assert.equal(stored.length, 200 * KiB + 3)
+  assert.equal(stored.subarray(0, 5).toString(), 'start')
+  assert.ok(stored.subarray(5, 200 * KiB).equals(Buffer.alloc(200 * KiB - 5)))
+})
+
+test('opening an existing file for writing without O_TRUNC starts from its contents', async () => {
+  const { fs, objects } = await harness()
+  await put(objects, 'f', 'hello world')
+  const fh = await fs.open('/f', O_RDWR)
+  await fs.write(fh, Buffer.from('WORLD'), 6)
+  await fs.release(fh)
+  assert.equal(objects.peek('b', 'f')!.toString(), 'hello WORLD')
+})
+
+test('O_TRUNC, or a truncate to zero first, never downloads the old bytes', async () => {
+  const { fs, objects } = await harness()
+  await put(objects, 'f', Buffer.alloc(5 * MiB, 1))
+  objects.resetCounters()
+  const fh = await fs.open('/f', O_WRONLY | O_TRUNC)
+  await fs.write(fh, Buffer.from('new'), 0)
+  await fs.release(fh)
+  assert.equal(objects.peek('b', 'f')!.toString(), 'new')
+  await put(objects, 'g', Buffer.alloc(5 * MiB, 1))
+  const gh = await fs.open('/g', O_WRONLY)
+  await fs.ftruncate(gh, 0)
+  await fs.write(gh, Buffer.from('gg'), 0)
+  await fs.release(gh)
+  assert.equal(objects.peek('b', 'g')!.toString(), 'gg')
+  assert.equal(objects.counters.calls.getObject, 0)
+  assert.equal(objects.counters.getBytes, 0)
+})
+
+test('a file opened for writing but not changed is not uploaded again', async () => {
+  const { fs, objects } = await harness()
+  await writeFile(fs, '/f', 'same')
+  const puts = objects.counters.calls.putObject
+  const fh = await fs.open('/f', O_RDWR)
+  assert.equal((await fs.read(fh, 10, 0)).toString(), 'same')
+  await fs.flush(fh)
+  await fs.release(fh)
+  assert.equal(objects.counters.calls.putObject, puts)
+})
+
+test('truncate shrinks and extends with zeros, with or without an open handle', async () => {
+  const { fs, objects } = await harness()
+  await writeFile(fs, '/f', '0123456789')
+  await fs.truncate('/f', 4)
+  assert.equal(objects.peek('b', 'f')!.toString(), '0123')
+  await fs.truncate('/f', 6)
+  assert.deepEqual(objects.peek('b', 'f'), Buffer.from('0123\0\0'))
+  assert.equal((await fs.getattr('/f')).sizeBytes, 6)
+  const fh = await fs.open('/f', O_RDWR)
+  await fs.ftruncate(fh, 2)
+  assert.equal((await fs.getattr('/f')).sizeBytes, 2)
+  await fs.truncate('/f', 3) // by path while a handle is open: goes to the same spool
+  await fs.release(fh)
+  assert.deepEqual(objects.peek('b', 'f'), Buffer.from('01\0'))
+})
+
+test('fsync returns only once the object is committed', async () => {
+  const { fs, objects } = await harness()
+  const fh = await fs.create('/f', 0o644)
+  await fs.write(fh, Buffer.from('durable'), 0)
+  assert.equal(objects.peek('b', 'f'), null)
+  await fs.fsync(fh)
+  assert.equal(objects.peek('b', 'f')!.toString(), 'durable')
+  await fs.write(fh, Buffer.from('!'), 7)
+  await fs.fsync(fh)
+  assert.equal(objects.peek('b', 'f')!.toString(), 'durable!')
+  await fs.release(fh)
+})
+
+test('attributes set while a file is being written travel with its upload', async () => {
+  const { fs, objects } = await harness()
+  const fh = await fs.create('/f', 0o600)
+  await fs.write(fh, Buffer.from('x'), 0)
+  await fs.chmod('/f', 0o755)
+  await fs.utimens('/f', 0, 1_000_000_000_000)
+  assert.equal(objects.counters.calls.updateAttributes, 0)
+  await fs.release(fh)
+  const info = await objects.headObject('b', 'f')
+  assert.equal(info.posix!.mode & 0o7777, 0o755)
+  assert.equal(info.posix!.mtimeMs, 1_000_000_000_000)
+})
+
+test('concurrent writers on two mounts: the last close wins', async () => {
+  const first = await harness()
+  const second = await harness({}, first.objects)
+  await writeFile(first.fs, '/f', 'original')
+  const a = await first.fs.open('/f', O_WRONLY | O_TRUNC)
+  const b = await second.fs.open('/f', O_WRONLY | O_TRUNC)
+  await first.fs.write(a, Buffer.from('from A'), 0)
+  await second.fs.write(b, Buffer.from('from B'), 0)
+  await second.fs.release(b)
+  await first.fs.release(a)
+  assert.equal(first.objects.peek('b', 'f')!.toString(), 'from A')
+})
+
+test('block cache: a second read of the same range does not fetch again; a new version does', async () => {
+  const { fs, objects } = await harness({ blockSizeBytes: 64 * KiB, stripeSizeBytes: 256 * KiB, readaheadBytes: 0 })
+  const data = randomBytes(300 * KiB)
+  await put(objects, 'f', data)
+  objects.resetCounters()
+  const fh = await fs.open('/f', O_RDONLY)
+  assert.deepEqual(await fs.read(fh, 4 * KiB, 100 * KiB), data.subarray(100 * KiB, 104 * KiB))
+  assert.deepEqual(await fs.read(fh, 4 * KiB, 70 * KiB), data.subarray(70 * KiB, 74 * KiB))
+  assert.equal(objects.counters.calls.getObject, 1, 'one block, fetched once')
+  assert.equal(objects.counters.getBytes, 64 * KiB)
+  await fs.release(fh)
+  const changed = randomBytes(300 * KiB)
+  await put(objects, 'f', changed)
+  const again = await fs.open('/f', O_RDONLY)
+  assert.deepEqual(await fs.read(again, 4 * KiB, 100 * KiB), changed.subarray(100 * KiB, 104 * KiB))
+  assert.equal(objects.counters.calls.getObject, 2)
+  await fs.release(again)
+})
+
+test('the block cache is bounded in bytes', async () => {
+  const { fs, objects } = await harness({ blockSizeBytes: 64 * KiB, stripeSizeBytes: 256 * KiB, blockCacheBytes: 256 * KiB, readaheadBytes: 0 })
+  await put(objects, 'f', randomBytes(2 * MiB))
+  const fh = await fs.open('/f', O_RDONLY)
+  for (let at = 0; at < 2 * MiB; at += 64 * KiB) await fs.read(fh, 64 * KiB, at)
+  assert.ok(fs.gauges.blockCacheBytes <= 256 * KiB, `${fs.gauges.blockCacheBytes}`)
+  await fs.release(fh)
+})
+
+test('sequential readers get whole stripes ahead; random readers fetch single blocks', async () => {
+  const { fs, objects } = await harness({ blockSizeBytes: 64 * KiB, stripeSizeBytes: 512 * KiB, readaheadBytes: 512 * KiB })
+  const data = randomBytes(4 * 512 * KiB + 1000)
+  await put(objects, 'seq', data)
+  objects.resetCounters()
+  const got = await readFile(fs, '/seq', 128 * KiB)
+  assert.ok(got.equals(data))
+  const reads = Math.ceil(data.length / (128 * KiB))
+  assert.ok(objects.counters.calls.getObject <= 7, `${objects.counters.calls.getObject} range reads for ${reads} reads`)
+  assert.equal(objects.counters.getBytes, data.length, 'every byte fetched exactly once')
+  assert.ok(fs.reader.stats.readaheadFetches >= 3)
+
+  await put(objects, 'rand', data)
+  objects.resetCounters()
+  const fh = await fs.open('/rand', O_RDONLY)
+  for (const at of [1_500_000, 300_000, 900_000]) assert.deepEqual(await fs.read(fh, 4 * KiB, at), data.subarray(at, at + 4 * KiB))
+  assert.equal(objects.counters.calls.getObject, 3)
+  assert.equal(objects.counters.getBytes, 3 * 64 * KiB)
+  await fs.release(fh)
+})
+
+test('a handle reading a version replaced behind its back gets ESTALE, never mixed bytes', async () => {
+  const { fs, objects } = await harness({ blockSizeBytes: 64 * KiB, stripeSizeBytes: 256 * KiB, readaheadBytes: 0 })
+  await put(objects, 'f', Buffer.alloc(200 * KiB, 1))
+  const fh = await fs.open('/f', O_RDONLY)
+  await fs.read(fh, 10, 0)
+  await put(objects, 'f', Buffer.alloc(200 * KiB, 2))
+  assert.equal(await errnoOf(fs.read(fh, 10, 150 * KiB)), 'ESTALE')
+  await fs.release(fh)
+})
+
+test('attribute cache: a change made elsewhere shows after the TTL, not before', async () => {
+  const { fs, objects, advance } = await harness({ attrTtlMs: 1000, dirTtlMs: 1000 })
+  assert.equal(await errnoOf(fs.getattr('/late')), 'ENOENT')
+  assert.deepEqual(await list(fs, '/'), [])
+  await put(objects, 'late', 'arrived')
+  advance(999)
+  assert.equal(await errnoOf(fs.getattr('/late')), 'ENOENT', 'negative entry still cached')
+  assert.deepEqual(await list(fs, '/'), [], 'listing still cached')
+  advance(2)
+  assert.equal((await fs.getattr('/late')).sizeBytes, 7)
+  assert.deepEqual(await list(fs, '/'), ['late'])
+})
+
+test('the daemon\'s own changes invalidate its caches at once', async () => {
+  const { fs, objects } = await harness({ attrTtlMs: 60_000, dirTtlMs: 60_000 })
+  assert.deepEqual(await list(fs, '/'), [])
+  assert.equal(await errnoOf(fs.getattr('/f')), 'ENOENT')
+  await writeFile(fs, '/f', 'v1')
+  assert.deepEqual(await list(fs, '/'), ['f'])
+  assert.equal((await fs.getattr('/f')).sizeBytes, 2)
+  await writeFile(fs, '/f', 'version 2')
+  assert.equal((await fs.getattr('/f')).sizeBytes, 9)
+  await fs.rename('/f', '/g')
+  assert.deepEqual(await list(fs, '/'), ['g'])
+  await fs.unlink('/g')
+  assert.deepEqual(await list(fs, '/'), [])
+  assert.equal(objects.keys('b').length, 0)
+})
+
+test('open revalidates: close-to-open consistency with other writers', async () => {
+  const { fs, objects } = await harness({ attrTtlMs: 60_000, dirTtlMs: 60_000 })
+  await put(objects, 'f', 'short')
+  assert.equal((await fs.getattr('/f')).sizeBytes, 5)
+  await put(objects, 'f', 'a longer version')
+  assert.equal((await fs.getattr('/f')).sizeBytes, 5, 'within the TTL the cache answers')
+  assert.equal((await readFile(fs, '/f')).toString(), 'a longer version', 'but open asks again')
+  assert.equal((await fs.getattr('/f')).sizeBytes, 16)
+})
+
+test('upload failure: flush reports EIO, the bytes stay, a later flush commits them', async () => {
+  const { fs, objects } = await harness()
+  const fh = await fs.create('/f', 0o644)
+  await fs.write(fh, Buffer.from('keep me'), 0)
+  let fail = true
+  objects.fault = (op) => (op === 'putObject' && fail ? new (class extends Error {})('boom') as never : null)
+  assert.equal(await errnoOf(fs.flush(fh)), 'EIO')
+  fail = false
+  await fs.flush(fh)
+  await fs.release(fh)
+  assert.equal(objects.peek('b', 'f')!.toString(), 'keep me')
+})
+
+test('shutdown uploads files still open with changes', async () => {
+  const { fs, objects } = await harness()
+  const fh = await fs.create('/open-at-unmount', 0o644)
+  await fs.write(fh, Buffer.from('saved'), 0)
+  await fs.shutdown()
+  assert.equal(objects.peek('b', 'open-at-unmount')!.toString(), 'saved')
+})
+
+test('configuration is checked when built', () => {
+  assert.throws(() => fsConfig({ objects: null as never, bucket: 'b', blockSizeBytes: 3 * MiB }))
+  const config = fsConfig({ objects: null as never, bucket: 'b', prefix: '/a/b/', log: silent })
+  assert.equal(config.prefix, 'a/b/')
+  assert.ok(Object.isFrozen(config))
+  assert.ok(new BlobFs(config))
+})

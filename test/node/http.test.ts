@@ -1,0 +1,168 @@
+// The chunk API of an in-process node, driven over real sockets: by the
+// HttpChunkStore client and, for wire details, by raw undici requests.
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { request } from 'undici'
+import { checksumTree, pageCrcsToBuffer, verifyPages } from '../../src/codec/checksum.ts'
+import { HttpChunkStore } from '../../src/cluster/http-store.ts'
+import { MemoryControlPlane } from '../../src/node/control-plane.ts'
+import { nodeConfig, StorageNode, type NodeConfig } from '../../src/node/node.ts'
+import { decodePageCrcs, encodePageCrcs, encodeRoot, wireHeaders } from '../../src/node/protocol.ts'
+import { chunkBytes, newChunk, quietLog, rejectsWithCode, withTempDir } from './helpers.ts'
+
+const MiB = 1024 * 1024
+const page = 64 * 1024
+
+async function withNode(fn: (node: StorageNode, store: HttpChunkStore, controlPlane: MemoryControlPlane) => Promise<void>, more: Partial<NodeConfig> = {}): Promise<void> {
+  await withTempDir(async (dir) => {
+    const controlPlane = new MemoryControlPlane()
+    const node = await StorageNode.start(nodeConfig({ dataDir: dir, blockSizeBytes: 8 * MiB, ...more }), { controlPlane, log: quietLog })
+    const store = new HttpChunkStore({ resolve: () => node.url, retryBackoffMsMin: 5 })
+    try {
+      await fn(node, store, controlPlane)
+    } finally {
+      await store.close()
+      await node.stop()
+    }
+  })
+}
+
+test('the HTTP store round-trips every interesting size, with HEAD, ranges, DELETE and inventory', async () => {
+  await withNode(async (node, store) => {
+    const chunks = [0, 1, 4095, 65536, 65537, 2 * MiB].map((size, i) => newChunk(i, size))
+    for (const c of chunks) await store.put('n1', c.id, c.data, c.tree)
+    for (const c of chunks) {
+      assert.ok((await store.get('n1', c.id)).equals(c.data), `size ${c.data.length}`)
+      assert.deepEqual(await store.head('n1', c.id), { lengthBytes: c.data.length, root: c.tree.root })
+    }
+    const big = chunks.at(-1)!
+    for (let boundary = 0; boundary <= big.data.length; boundary += page) {
+      for (const [from, to] of [[boundary - 1, boundary + 1], [boundary, boundary + 1], [boundary - 1, boundary], [boundary, boundary], [boundary - 100, boundary + page + 100]]) {
+        const start = Math.max(0, from!)
+        const end = Math.min(big.data.length, to!)
+        const got = await store.get('n1', big.id, { offsetBytes: start, lengthBytes: end - start })
+        assert.ok(got.equals(big.data.subarray(start, end)), `range ${start}-${end}`)
+      }
+    }
+    await rejectsWithCode(store.get('n1', big.id, { offsetBytes: big.data.length - 10, lengthBytes: 11 }), 'InvalidRange')
+    await rejectsWithCode(store.get('n1', big.id, { offsetBytes: big.data.length + 1, lengthBytes: 0 }), 'InvalidRange')
+
+    const inventory = new Map<string, number>()
+    for await (const entry of store.inventory('n1')) {
+      assert.ok(entry.ageMs >= 0)
+      inventory.set(entry.chunkId, entry.lengthBytes)
+    }
+    assert.deepEqual(inventory, new Map(chunks.map((c) => [c.id, c.data.length])))
+
+    await store.delete('n1', big.id)
+    await store.delete('n1', big.id) // absent: still fine
+    assert.equal(await store.head('n1', big.id), null)
+    await rejectsWithCode(store.get('n1', big.id), 'ChunkNotFound')
+    assert.equal(node.store.chunkCount, chunks.length - 1)
+  })
+})
+
+test('PUT checks the tree: a mismatch is 400 BadDigest with nothing stored; other bytes are 409; same bytes are 200', async () => {
+  await withNode(async (node, store) => {
+    const c = newChunk(1, 3 * page + 5)
+    const put = (data: Buffer, crcs: Uint32Array, root: number) =>
+      request(`${node.url}/v1/chunks/${c.id}`, {
+        method: 'PUT',
+        body: data,
+        headers: { [wireHeaders.pageCrcs]: encodePageCrcs(crcs), [wireHeaders.root]: encodeRoot(root) },
+      })
+    const flipped = Buffer.from(c.data)
+    flipped[page + 3] = flipped[page + 3]! ^ 1
+    const bad = await put(flipped, c.tree.pageCrcs, c.tree.root)
+    assert.equal(bad.statusCode, 400)
+    assert.equal(bad.headers[wireHeaders.error], 'BadDigest')
+    await bad.body.dump()
+    const badRoot = await put(c.data, c.tree.pageCrcs, c.tree.root ^ 1)
+    assert.equal(badRoot.statusCode, 400)
+    await badRoot.body.dump()
+    assert.equal(await store.head('n1', c.id), null)
+    assert.equal(node.store.stats().appendedRecords, 0)
+
+    const created = await put(c.data, c.tree.pageCrcs, c.tree.root)
+    assert.equal(created.statusCode, 201)
+    await created.body.dump()
+    const again = await put(c.data, c.tree.pageCrcs, c.tree.root)
+    assert.equal(again.statusCode, 200)
+    await again.body.dump()
+    const other = chunkBytes(9, c.data.length)
+    const otherTree = checksumTree(other)
+    const conflict = await put(other, otherTree.pageCrcs, otherTree.root)
+    assert.equal(conflict.statusCode, 409)
+    assert.equal(conflict.headers[wireHeaders.error], 'ChunkConflict')
+    await conflict.body.dump()
+    await rejectsWithCode(store.put('n1', c.id, other, otherTree), 'ChunkConflict')
+    await rejectsWithCode(store.put('n1', newChunk(2, 10).id, flipped, c.tree), 'BadDigest')
+    assert.equal(node.store.stats().appendedRecords, 1)
+  })
+})
+
+test('GET with Range returns exactly those bytes plus the CRCs of the pages they touch; 416 outside', async () => {
+  await withNode(async (node, store) => {
+    const c = newChunk(3, 4 * page + 10)
+    await store.put('n1', c.id, c.data, c.tree)
+    const r = await request(`${node.url}/v1/chunks/${c.id}`, { headers: { range: `bytes=${page - 2}-${2 * page + 1}` } })
+    assert.equal(r.statusCode, 206)
+    const body = Buffer.from(await r.body.arrayBuffer())
+    assert.ok(body.equals(c.data.subarray(page - 2, 2 * page + 2)))
+    assert.equal(r.headers['content-range'], `bytes ${page - 2}-${2 * page + 1}/${c.data.length}`)
+    assert.equal(r.headers[wireHeaders.firstPage], '0')
+    assert.deepEqual(pageCrcsToBuffer(decodePageCrcs(r.headers[wireHeaders.pageCrcs] as string)), pageCrcsToBuffer(c.tree.pageCrcs.subarray(0, 3)))
+    // A client that asks for whole pages can verify what it got.
+    const whole = await request(`${node.url}/v1/chunks/${c.id}`, { headers: { range: `bytes=${2 * page}-` } })
+    const pages = Buffer.from(await whole.body.arrayBuffer())
+    verifyPages(pages, 0, decodePageCrcs(whole.headers[wireHeaders.pageCrcs] as string))
+    const suffix = await request(`${node.url}/v1/chunks/${c.id}`, { headers: { range: 'bytes=-7' } })
+    assert.ok(Buffer.from(await suffix.body.arrayBuffer()).equals(c.data.subarray(c.data.length - 7)))
+    const outside = await request(`${node.url}/v1/chunks/${c.id}`, { headers: { range: `bytes=${c.data.length}-` } })
+    assert.equal(outside.statusCode, 416)
+    assert.equal(outside.headers['content-range'], `bytes */${c.data.length}`)
+    await outside.body.dump()
+  })
+})
+
+test('/health and /metrics report the node, its store and its workers', async () => {
+  await withNode(async (node, store, controlPlane) => {
+    const c = newChunk(5, 100_000)
+    await store.put('n1', c.id, c.data, c.tree)
+    await store.get('n1', c.id)
+    const health = (await (await request(`${node.url}/health`)).body.json()) as Record<string, unknown>
+    assert.equal(health.status, 'ok')
+    assert.equal(health.nodeId, node.nodeId)
+    assert.equal(health.chunks, 1)
+    const metrics = await (await request(`${node.url}/metrics`)).body.text()
+    for (const name of ['blobfs_node_fsync_seconds_bucket', 'blobfs_node_chunks 1', 'blobfs_node_appended_records_total 1', 'blobfs_node_scrub_progress_ratio', 'blobfs_node_compaction_blocks', 'blobfs_node_http_requests_total', 'blobfs_node_read_only 0']) {
+      assert.ok(metrics.includes(name), `metrics lack ${name}`)
+    }
+    // The heartbeat worker registered the node with its id, rack and address.
+    const registration = controlPlane.registrations.get(node.nodeId)
+    assert.equal(registration?.address, node.url)
+    assert.equal(registration?.rack, 'default')
+  })
+})
+
+test('the node id persists in the data directory across restarts', async () => {
+  await withTempDir(async (dir) => {
+    const ids: string[] = []
+    for (let i = 0; i < 2; i++) {
+      const node = await StorageNode.start(nodeConfig({ dataDir: dir, blockSizeBytes: 1 * MiB }), { controlPlane: new MemoryControlPlane(), log: quietLog })
+      ids.push(node.nodeId)
+      await node.stop()
+    }
+    assert.equal(ids[0], ids[1])
+  })
+})
+
+test('the HTTP store answers NodeUnavailable when nothing listens, after its retries', async () => {
+  const store = new HttpChunkStore({ resolve: () => 'http://127.0.0.1:1', retriesMax: 2, retryBackoffMsMin: 1 })
+  try {
+    await rejectsWithCode(store.get('gone', '0f0e0d0c-0b0a-4908-8706-050403020100'), 'NodeUnavailable')
+    await rejectsWithCode(store.head('gone', '0f0e0d0c-0b0a-4908-8706-050403020100'), 'NodeUnavailable')
+  } finally {
+    await store.close()
+  }
+})
