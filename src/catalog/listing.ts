@@ -89,8 +89,11 @@ export async function listObjects(db: Db, bucket: string, options: ListOptions):
                 FROM walk w
                 WHERE w.object_key IS NOT NULL AND w.depth <= ${maxKeys}
               )
-              SELECT ${q.unsafe(objectColumns)} FROM walk w
-              JOIN bucket_objects o ON o.bucket_name = ${bucket} AND o.object_key = w.object_key
+              -- Only keys need their rows; a common prefix is just the walked key's bytes.
+              SELECT w.object_key AS walked_key, ${q.unsafe(objectColumns)} FROM walk w
+              LEFT JOIN bucket_objects o ON o.bucket_name = ${bucket} AND o.object_key = w.object_key
+                AND position(${delimiter} IN substring(w.object_key FROM ${prefix.length + 1})) = 0
+              WHERE w.object_key IS NOT NULL
               ORDER BY w.depth`,
           ),
   ])
@@ -103,7 +106,7 @@ export async function listObjects(db: Db, bucket: string, options: ListOptions):
   let entries = 0
   for (const row of rows) {
     if (entries === maxKeys) break
-    const key = row.object_key as Buffer
+    const key = (row.walked_key ?? row.object_key) as Buffer
     const common = commonPrefixOf(key, prefix, delimiter)
     if (common !== null) {
       if (last !== null && last.equals(common)) continue // only possible in a non-delimited scan; kept for safety
