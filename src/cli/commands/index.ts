@@ -9,6 +9,7 @@ import { nodeCommand } from './node.ts'
 import { catCommand, cpCommand, lsCommand, rmCommand } from './objects.ts'
 import { selftestCommand } from './selftest.ts'
 import { statusCommand } from './status.ts'
+import { upCommand } from './up.ts'
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const commands: CommandModule<any, any>[] = [
@@ -24,4 +25,5 @@ export const commands: CommandModule<any, any>[] = [
   selftestCommand,
   statusCommand,
   umountCommand,
+  upCommand,
 ]
