@@ -3,53 +3,15 @@
 // `blobfs cat`; SIGINT stops every part and leaves no mount; a second start on the
 // same directory comes back with all data.
 import assert from 'node:assert/strict'
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { test } from 'node:test'
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { blobfsBin } from '../support/cluster.ts'
-
-const readyTimeoutMs = 180_000
-
-interface Up {
-  child: ChildProcess
-  output: string[]
-}
-
-function startUp(dataDir: string, mountpoint: string): Promise<Up> {
-  const child = spawn(process.execPath, [blobfsBin, 'up', '--data', dataDir, '--mount', mountpoint, '--listen', '127.0.0.1:0', '--block-size', '64MiB'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  const output: string[] = []
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`blobfs up not ready in time:\n${output.join('\n')}`)), readyTimeoutMs)
-    child.once('exit', (code) => {
-      clearTimeout(timer)
-      reject(new Error(`blobfs up exited (${code}):\n${output.join('\n')}`))
-    })
-    for (const stream of [child.stdout!, child.stderr!]) {
-      createInterface({ input: stream }).on('line', (line) => {
-        output.push(line)
-        if (line === 'blobfs ready') {
-          clearTimeout(timer)
-          child.removeAllListeners('exit')
-          resolve({ child, output })
-        }
-      })
-    }
-  })
-}
-
-async function stopUp(up: Up): Promise<number | null> {
-  if (up.child.exitCode !== null) return up.child.exitCode
-  const exited = new Promise<number | null>((resolve) => up.child.once('exit', (code) => resolve(code)))
-  up.child.kill('SIGINT')
-  return exited
-}
+import { startUp, type RunningUp } from '../support/up.ts'
 
 /** Runs a shell command in a child process: never touch the mount from this process's own event loop. */
 function sh(command: string): string {
@@ -66,13 +28,11 @@ test('blobfs up: mount, S3 and CLI see the same bytes; SIGINT stops cleanly; a r
   const root = mkdtempSync(join(tmpdir(), 'blobfs-up-'))
   const dataDir = join(root, 'data')
   const mountpoint = join(root, 'mnt')
-  let up: Up | undefined
+  let up: RunningUp | undefined
   try {
-    up = await startUp(dataDir, mountpoint)
+    up = await startUp(dataDir, ['--mount', mountpoint, '--block-size', '64MiB'])
     assert.ok(isMounted(mountpoint), 'the bucket is mounted when blobfs ready is printed')
-    const cluster = JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')) as { gatewayUrl: string }
-    const credentials = JSON.parse(readFileSync(join(dataDir, 'credentials.json'), 'utf8')) as { accessKeyId: string; secretAccessKey: string }
-    const s3 = new S3Client({ endpoint: cluster.gatewayUrl, region: 'us-east-1', forcePathStyle: true, credentials })
+    const s3 = new S3Client({ endpoint: up.cluster.gatewayUrl!, region: 'us-east-1', forcePathStyle: true, credentials: up.credentials })
 
     const local = join(root, 'file.bin')
     const data = randomBytes(20 * 1024 * 1024 + 3)
@@ -90,16 +50,16 @@ test('blobfs up: mount, S3 and CLI see the same bytes; SIGINT stops cleanly; a r
     assert.equal(sh(`cat '${mountpoint}/from-s3.txt'`), 'written over S3\n')
     s3.destroy()
 
-    assert.equal(await stopUp(up), 0, 'SIGINT exits 0')
+    assert.equal(await up.stop(), 0, 'SIGINT exits 0')
     assert.ok(!isMounted(mountpoint), 'no stale mount after SIGINT')
     assert.equal(sh(`ps -eo args | grep -c '[b]in.mjs node --data ${dataDir}' || true`).trim(), '0', 'every node process is gone')
 
-    up = await startUp(dataDir, mountpoint)
+    up = await startUp(dataDir, ['--mount', mountpoint, '--block-size', '64MiB'])
     const sum = sh(`sha256sum '${mountpoint}/docs/file.bin'`).split(' ')[0]
     assert.equal(sum, createHash('sha256').update(data).digest('hex'), 'the data survives a restart')
     assert.equal(sh(`cat '${mountpoint}/from-s3.txt'`), 'written over S3\n')
   } finally {
-    if (up) await stopUp(up).catch(() => null)
+    if (up) await up.stop().catch(() => null)
     spawnSync('fusermount', ['-uz', mountpoint])
     rmSync(root, { recursive: true, force: true })
   }
