@@ -9,6 +9,8 @@ import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { isMounted, sh, startMount } from '../../fuse/helpers/mount.ts'
+import { blobfsBin } from '../../support/cluster.ts'
+import { startUp, type RunningUp } from '../../support/up.ts'
 
 export interface Target {
   /** Column title; says what really ran. */
@@ -105,6 +107,49 @@ export async function s3fsTarget(s3: S3PortFactory, mountpoint: string, workDir:
   }
 }
 
-/** What runs today: replace these two with the real cluster and gateway. */
-export const blobfsTarget: BlobfsFactory = blobfsOverMemory
-export const s3PortTarget: S3PortFactory | null = null
+/**
+ * One real cluster for both columns: `blobfs up` (embedded catalog, 12 node
+ * processes in 4 racks, fdatasync) with bucket `default` mounted for blobfs, and
+ * its S3 gateway serving bucket `bench` to s3fs. Started when the first column
+ * needs it, stopped when the last one is done.
+ */
+let shared: { up: Promise<RunningUp>; users: number; mountpoint: string } | null = null
+
+async function acquireCluster(workDir: string, mountpoint: string): Promise<RunningUp> {
+  if (!shared) {
+    await mkdir(mountpoint, { recursive: true })
+    shared = { up: startUp(join(workDir, 'blobfs-data'), ['--mount', mountpoint, '--block-size', '1GiB']), users: 0, mountpoint }
+  }
+  shared.users++
+  return shared.up
+}
+
+async function releaseCluster(): Promise<void> {
+  if (!shared || --shared.users > 0) return
+  const { up, mountpoint } = shared
+  shared = null
+  await (await up).stop()
+  if (await isMounted(mountpoint)) await sh(`fusermount -uz '${mountpoint}'`)
+}
+
+export const blobfsCluster: BlobfsFactory = async (mountpoint, workDir) => {
+  await acquireCluster(workDir, mountpoint)
+  return { label: 'blobfs (blobfs up, 12 nodes)', dir: mountpoint, stop: releaseCluster }
+}
+
+export const blobfsGateway: S3PortFactory = async (workDir) => {
+  const up = await acquireCluster(workDir, shared?.mountpoint ?? join(workDir, 'mnt-blobfs'))
+  const created = await sh(`${process.execPath} ${blobfsBin} bucket create bench --catalog '${up.cluster.catalogUrl}'`)
+  if (created.code !== 0) throw new Error(`could not create bucket bench: ${created.stderr}`)
+  return {
+    label: "s3fs over blobfs's S3 port",
+    endpoint: up.cluster.gatewayUrl!,
+    accessKey: up.credentials.accessKeyId,
+    secretKey: up.credentials.secretAccessKey,
+    bucket: 'bench',
+    stop: releaseCluster,
+  }
+}
+
+export const blobfsTarget: BlobfsFactory = blobfsCluster
+export const s3PortTarget: S3PortFactory | null = blobfsGateway
