@@ -1,6 +1,7 @@
 // The list of commands; each command lives in its own file beside this one.
 import type { CommandModule } from 'yargs'
 import { bucketCommand } from './bucket.ts'
+import { clusterObjectLayer, gatewayCommand } from './gateway.ts'
 import { keyCommand } from './key.ts'
 import { nodeCommand } from './node.ts'
 import { catCommand, cpCommand, lsCommand, rmCommand } from './objects.ts'
@@ -12,6 +13,7 @@ export const commands: CommandModule<any, any>[] = [
   bucketCommand,
   catCommand,
   cpCommand,
+  gatewayCommand(clusterObjectLayer),
   keyCommand,
   lsCommand,
   nodeCommand,
