@@ -1,15 +1,17 @@
 // GF(2^8) multiply-accumulate kernels: a portable scalar path (also the tail of
-// every SIMD call), and SSSE3/AVX2 paths with the split-nibble technique, chosen
-// per call by kernel id.
+// the SSSE3/AVX2 calls), SSSE3 and AVX2 paths with the split-nibble technique,
+// and an AVX-512 path with GFNI, chosen per call by kernel id.
 //
 // Why it is fast (the ISA-L way): all outputs are computed in one pass over the
-// inputs. For each 32-byte column block, each input's 32 bytes are loaded once,
-// split into low and high nibbles, and multiplied into up to RS_GROUP_MAX
-// accumulators (one per output) with two vpshufb lookups each, c*x = T_lo[x & 15]
-// ^ T_hi[x >> 4]. The accumulators live in registers and are stored once, so
-// every input byte is read once and every output byte written once. With more
-// outputs than registers allow, outputs go in groups over column tiles small
-// enough that the inputs stay in L1/L2 between groups.
+// inputs. For each 64-byte column block, each input's bytes are loaded once and
+// multiplied into up to 4 (AVX2) or 8 (AVX-512) register accumulators, one per
+// output: with AVX2, split into nibbles and looked up with two vpshufb,
+// c*x = T_lo[x & 15] ^ T_hi[x >> 4]; with GFNI, one affine transform by the
+// coefficient's bit matrix. The accumulators are stored once, so every input
+// byte is read once and every output byte written once. With more outputs than
+// registers allow, outputs go in groups over column tiles small enough that
+// the inputs stay in L1/L2 between groups; when the shards alias in the caches,
+// inputs go in groups too (see streams_alias).
 #include "kernels.h"
 
 #include <stdlib.h>

@@ -4,7 +4,7 @@
 // here with clear errors, then the C kernels work in the caller's Buffers without
 // copying them. The generator is an identity on top of a Cauchy matrix
 // (row i, column j: 1 / (i xor j), field polynomial 0x11d), as in ISA-L.
-import { shardsTotalMax } from '../limits.ts'
+import { codecInlineBytesMax, shardsTotalMax } from '../limits.ts'
 import { native, shardRole, type Kernel, type NativeCacheStats, type NativeCodec } from './native.ts'
 
 export type { Kernel }
@@ -64,11 +64,13 @@ export class ReedSolomon {
   /**
    * encode() on the libuv threadpool, so a large stripe does not block the event
    * loop. The shards must not be read or written until the promise settles. Bad
-   * arguments reject the promise with the errors encode() throws.
+   * arguments reject the promise with the errors encode() throws. Calls reading
+   * at most codecInlineBytesMax run inline: the round trip would cost more.
    */
   async encodeAsync(shards: readonly Buffer[]): Promise<void> {
-    this.#checkShards(shards, null)
-    await native.encodeAsync(this.#codec, shards)
+    const shardBytes = this.#checkShards(shards, null)
+    if (shardBytes * this.dataShards <= codecInlineBytesMax) native.encode(this.#codec, shards)
+    else await native.encodeAsync(this.#codec, shards)
   }
 
   /**
@@ -84,10 +86,12 @@ export class ReedSolomon {
     native.reconstruct(this.#codec, shards, roles)
   }
 
-  /** reconstruct() on the libuv threadpool; see encodeAsync(). */
+  /** reconstruct() on the libuv threadpool (small calls inline); see encodeAsync(). */
   async reconstructAsync(shards: readonly ShardSlot[], present: readonly boolean[], wanted?: readonly boolean[]): Promise<void> {
     const roles = this.#roles(shards, present, wanted)
-    await native.reconstructAsync(this.#codec, shards, roles)
+    const shardBytes = shards.find((shard, i) => roles[i] !== shardRole.missing)?.length ?? 0
+    if (shardBytes * this.dataShards <= codecInlineBytesMax) native.reconstruct(this.#codec, shards, roles)
+    else await native.reconstructAsync(this.#codec, shards, roles)
   }
 
   /** How often a reconstruct found its decode matrix cached. */
@@ -126,7 +130,8 @@ export class ReedSolomon {
 
   // Checks the shards a call uses (all of them when roles is null) are Buffers of
   // one length, so the common mistakes get a message in TypeScript terms.
-  #checkShards(shards: readonly ShardSlot[], roles: Uint8Array | null): void {
+  // Returns that length.
+  #checkShards(shards: readonly ShardSlot[], roles: Uint8Array | null): number {
     if (!Array.isArray(shards)) throw new TypeError('shards must be an array of Buffers')
     if (shards.length !== this.totalShards) {
       throw new RangeError(
@@ -143,6 +148,7 @@ export class ReedSolomon {
         throw new RangeError(`shards differ in length: shard ${i} is ${shard.length} bytes, the others ${lengthBytes}`)
       }
     }
+    return Math.max(lengthBytes, 0)
   }
 }
 

@@ -192,7 +192,8 @@ interface Handle {
 }
 
 interface DirListing {
-  names: Map<string, Entry>
+  /** null for subdirectories: a listing cannot tell their marker's attributes. */
+  names: Map<string, Entry | null>
   expiresAtMs: number
 }
 
@@ -345,7 +346,11 @@ export class BlobFs {
       const cached = this.attrCache.get(path)
       if (cached && cached.expiresAtMs > now) return cached.entry
       const listing = this.dirCache.get(parentOf(path))
-      if (listing && listing.expiresAtMs > now) return listing.names.get(nameOf(path)) ?? null
+      if (listing && listing.expiresAtMs > now) {
+        if (!listing.names.has(nameOf(path))) return null
+        const listed = listing.names.get(nameOf(path))
+        if (listed) return listed
+      }
     }
     const entry = await this.fetchEntry(path)
     this.cacheEntry(path, entry)
@@ -457,7 +462,7 @@ export class BlobFs {
       yield names
     } else {
       const prefix = this.dirKeyOf(path)
-      let collecting: Map<string, Entry> | null = new Map()
+      let collecting: Map<string, Entry | null> | null = new Map()
       let token: string | undefined
       do {
         let page
@@ -468,9 +473,12 @@ export class BlobFs {
         }
         const names: string[] = []
         const expiresAtMs = this.config.now() + this.config.attrTtlMs
-        const add = (name: string, child: Entry): void => {
+        // Files are cached from the listing; a subdirectory (child null) is looked up on its own,
+        // since only its marker knows its mode and times.
+        const add = (name: string, child: Entry | null): void => {
           const childPath = path === '/' ? `/${name}` : `${path}/${name}`
-          if (!this.openFiles.has(childPath)) this.attrCache.set(childPath, { entry: child, expiresAtMs })
+          if (child && !this.openFiles.has(childPath)) this.attrCache.set(childPath, { entry: child, expiresAtMs })
+          else if (!child) this.attrCache.delete(childPath)
           if (collecting) {
             collecting.set(name, child)
             if (collecting.size > fuseDirCacheNamesMax) collecting = null
@@ -494,7 +502,7 @@ export class BlobFs {
             this.log.warn({ prefix: common }, 'prefix cannot be shown as a directory name; skipped')
             continue
           }
-          add(name, this.dirEntry(null))
+          add(name, null)
         }
         if (names.length > 0) yield names
         token = page.isTruncated ? (page.nextContinuationToken ?? undefined) : undefined
@@ -890,12 +898,20 @@ export class BlobFs {
     })
   }
 
-  /** close(2) of one descriptor: uploads and commits what this daemon holds for the file. */
+  /**
+   * close(2) of one descriptor: uploads and commits what this daemon holds for the
+   * file. One exception: a new file still empty is left to release, so the
+   * open-dup2-close of shells and dd (`cmd > file`) costs no empty upload first.
+   */
   flush(fh: number): Promise<void> {
     const handle = this.handles.get(fh)
     return this.run('flush', handle?.path ?? `#${fh}`, async () => {
       const { file, writable } = this.handle(fh)
-      if (file && writable) await file.lock.run(() => this.upload(file))
+      if (!file || !writable) return
+      await file.lock.run(async () => {
+        if (!file.stored && file.sizeBytes === 0) return
+        await this.upload(file)
+      })
     })
   }
 

@@ -167,7 +167,18 @@ class StripeReader {
     for (const chunk of stripe.chunks) this.byIndex.set(chunk.chunkIndex, chunk)
   }
 
+  /** One piece, from its own chunk or rebuilt; any failure to get it is TooManyErasures (or the caller's abort). */
   async piece(piece: ShardPiece): Promise<Buffer> {
+    try {
+      return await this.pieceOrFirstError(piece)
+    } catch (error) {
+      if (this.context.signal?.aborted) throw new BlobfsError('Timeout', 'read aborted', { cause: error })
+      if (isBlobfsError(error, 'TooManyErasures')) throw error
+      throw new BlobfsError('TooManyErasures', `shard ${piece.shard} could neither be read nor rebuilt: ${(error as Error).message}`, { cause: error })
+    }
+  }
+
+  private async pieceOrFirstError(piece: ShardPiece): Promise<Buffer> {
     if (!this.byIndex.has(piece.shard)) return this.degraded(piece)
     const direct = this.fetch(piece.shard, piece.offsetBytes, piece.lengthBytes)
     let hedgeTimer: NodeJS.Timeout | undefined
@@ -177,12 +188,8 @@ class StripeReader {
     const first = await Promise.race([direct.then((bytes) => ({ bytes }), (error: unknown) => ({ error })), slow])
     clearTimeout(hedgeTimer)
     if (first !== 'slow' && 'bytes' in first) return first.bytes
-    if (first !== 'slow') {
-      // Failed outright: rebuild now rather than after the hedge delay.
-      return this.degraded(piece).catch((degradedError: Error) => {
-        throw new BlobfsError('TooManyErasures', degradedError.message, { cause: first.error })
-      })
-    }
+    // Failed outright: rebuild now rather than after the hedge delay.
+    if (first !== 'slow') return this.degraded(piece)
     // Slow: rebuild from other chunks while the direct read goes on; first to succeed wins.
     return firstSuccess([direct, this.degraded(piece)])
   }

@@ -6,7 +6,7 @@ import { createServer } from 'node:net'
 import { test } from 'node:test'
 import { Db } from '../../src/catalog/db.ts'
 import { isBlobfsError } from '../../src/errors.ts'
-import { startPostgres } from './postgres-server.ts'
+import { startPostgres } from '../support/postgres-server.ts'
 import { forEachBackend } from './harness.ts'
 
 forEachBackend((backend) => {

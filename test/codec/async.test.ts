@@ -106,6 +106,37 @@ test('Buffers handed to an asynchronous call stay alive until it completes (chil
   assert.equal(verdict, 'same')
 })
 
+test('small asynchronous calls run inline; large ones wait for the threadpool', () => {
+  // One threadpool thread, busy with a long scalar encode queued first: a call
+  // that went to the pool cannot have run when encodeAsync returns, one that ran
+  // inline has. At most codecInlineBytesMax (256 KiB) of input runs inline.
+  const script = `
+    const { ReedSolomon } = await import('./src/codec/index.ts')
+    const slow = new ReedSolomon(8, 4, { kernel: 'scalar' })
+    const blocker = slow.encodeAsync(Array.from({ length: 12 }, (_, i) => Buffer.alloc(8 << 20, i)))
+    const rs = new ReedSolomon(8, 4)
+    const shardsOf = (bytes) => Array.from({ length: 12 }, (_, i) => Buffer.alloc(bytes, i < 8 ? i + 1 : 0))
+    const small = shardsOf(32 * 1024)
+    const large = shardsOf(32 * 1024 + 1)
+    const smallDone = rs.encodeAsync(small)
+    const largeDone = rs.encodeAsync(large)
+    const ranInline = [small, large].map((s) => s[8].some((b) => b !== 0))
+    const lost = small.map((s) => Buffer.from(s))
+    lost[0].fill(0)
+    const rebuilt = rs.reconstructAsync(lost, lost.map((_, i) => i !== 0))
+    const rebuiltInline = lost[0].equals(small[0])
+    await Promise.all([blocker, smallDone, largeDone, rebuilt])
+    console.log(JSON.stringify({ ranInline, rebuiltInline, largeDoneLater: large[8].some((b) => b !== 0) }))
+  `
+  const result = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    cwd: new URL('../..', import.meta.url),
+    env: { ...process.env, UV_THREADPOOL_SIZE: '1' },
+    encoding: 'utf8',
+  })
+  assert.equal(result.status, 0, result.stdout + result.stderr)
+  assert.deepEqual(JSON.parse(result.stdout), { ranInline: [true, false], rebuiltInline: true, largeDoneLater: true })
+})
+
 test('decode matrices are cached per erasure pattern, evicted least recently used', () => {
   const rs = new ReedSolomon(8, 4)
   const original = makeShards(8, 4, 100, 3)

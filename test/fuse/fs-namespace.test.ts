@@ -305,3 +305,14 @@ test('keys that cannot be file names are skipped in listings', async () => {
   assert.deepEqual(await list(fs, '/'), ['dir', 'ok'])
   assert.deepEqual(await list(fs, '/dir'), [])
 })
+
+test('a listing never hides a directory marker\'s attributes (tar c checks a directory twice)', async () => {
+  const { fs, objects } = await harness({ attrTtlMs: 60_000, dirTtlMs: 60_000 })
+  await objects.putObject('b', 'd/', (async function* () {})(), { posix: { mode: S_IFDIR | 0o700, uid: 7, gid: 8, mtimeMs: 123_000, ctimeMs: 123_000 } })
+  await put(objects, 'd/f', 'x')
+  assert.deepEqual(await list(fs, '/'), ['d'])
+  const stat = await fs.getattr('/d')
+  assert.equal(stat.mode, S_IFDIR | 0o700)
+  assert.equal(stat.mtimeMs, 123_000)
+  assert.equal(stat.uid, 7)
+})

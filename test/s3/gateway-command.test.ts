@@ -10,7 +10,7 @@ import { CreateBucketCommand, GetObjectCommand, HeadObjectCommand, ListBucketsCo
 import yargs from 'yargs'
 import { openCatalog } from '../../src/catalog/catalog.ts'
 import { gatewayCommand, runGateway, type GatewayArgs } from '../../src/cli/commands/gateway.ts'
-import { startPostgres } from '../catalog/postgres-server.ts'
+import { startPostgres } from '../support/postgres-server.ts'
 import { alice, collect } from './harness.ts'
 import { MemoryObjectLayer } from './memory-objects.ts'
 

@@ -3,10 +3,10 @@
 // the gateway's options; SIGINT/SIGTERM close it cleanly.
 //
 // The object layer comes from the factory the command is built with: the cluster
-// composition root (clusterObjectLayer) in commands/index.ts, an in-memory one in
-// the tests.
+// composition root (cluster.ts openObjectLayer) in commands/index.ts, an in-memory
+// one in the tests.
 import type { Argv, CommandModule } from 'yargs'
-import { openCluster, resolveCatalogUrl } from '../cluster.ts'
+import { resolveCatalogUrl } from '../cluster.ts'
 import { failAndExit } from '../exit.ts'
 import { clusterOptions, type ClusterArgs } from '../options.ts'
 import { configureLogging, logger } from '../../log.ts'
@@ -17,12 +17,6 @@ import { parseListen } from './node.ts'
 
 /** Opens the object layer for a catalog URL; close() releases catalog connections and node clients. */
 export type ObjectLayerFactory = (options: { catalogUrl: string }) => Promise<{ objects: ObjectLayer; close(): Promise<void> }>
-
-/** The real object layer: catalog, node membership and chunk store, as every command opens it. */
-export const clusterObjectLayer: ObjectLayerFactory = async ({ catalogUrl }) => {
-  const cluster = await openCluster(catalogUrl)
-  return { objects: cluster.objects, close: () => cluster.close() }
-}
 
 export interface GatewayArgs extends ClusterArgs {
   listen: string

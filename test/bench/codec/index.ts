@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { cpus } from 'node:os'
+import { cpus, loadavg } from 'node:os'
 import { checksumTree, crc32c, kernels, ReedSolomon, type Kernel } from '../../../src/codec/index.ts'
 import { emitJson, median, parseBenchArgs, printTable, type Figures } from '../report.ts'
 
@@ -93,7 +93,8 @@ function cpuLine(): string {
   }
 }
 
-const figures: Figures = { kernel: kernels.default, cpu: cpuLine(), repetitions }
+// The machine is shared: the load average at the start says how busy it was.
+const figures: Figures = { kernel: kernels.default, cpu: cpuLine(), repetitions, loadavg_1m_start: Number(loadavg()[0]!.toFixed(2)) }
 const rows: (string | number)[][] = []
 // The default kernel (the fastest the CPU runs), and AVX2 as well when the
 // default is another: the issue's targets are set for AVX2.
@@ -207,7 +208,11 @@ const crcRows: (string | number)[][] = []
   crcRows.push(['checksum tree of a 2 MiB chunk (32 pages + root)', results.tree!])
 }
 
-console.log(`RS(8,4), one thread, kernel ${kernels.default}, ${cpuLine()}; GB/s of user data (k x shard bytes per op), median of ${repetitions}`)
+figures.loadavg_1m_end = Number(loadavg()[0]!.toFixed(2))
+console.log(
+  `RS(8,4), one thread, kernel ${kernels.default}, ${cpuLine()}; GB/s of user data (k x shard bytes per op), median of ${repetitions}; ` +
+    `load average ${figures.loadavg_1m_start} at start, ${figures.loadavg_1m_end} at end`,
+)
 printTable(
   'Codec: RS(8,4) encode and rebuild of lost data shards, GB/s of user data',
   ['shard size', 'codec', 'encode', 'encode (async)', 'rebuild 1 lost', 'rebuild 2 lost', 'rebuild 4 lost', 'encode vs ronomon'],

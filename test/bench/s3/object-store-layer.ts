@@ -7,7 +7,7 @@ import { openCatalog } from '../../../src/catalog/catalog.ts'
 import { MemoryChunkStore } from '../../../src/cluster/memory-store.ts'
 import { objectStoreConfig } from '../../../src/objects/config.ts'
 import { ObjectStore } from '../../../src/objects/object-store.ts'
-import { startPostgres } from '../../catalog/postgres-server.ts'
+import { startPostgres } from '../../support/postgres-server.ts'
 import type { BenchObjectLayer } from './memory-layer.ts'
 
 const nodeIds = Array.from({ length: 12 }, (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`)

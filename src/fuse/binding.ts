@@ -1,0 +1,38 @@
+// Loads the FUSE binding: fuse-native's own JavaScript over the patched native
+// module that src/fuse/binding/build.mjs builds at install time (see there for
+// why). Only adapter.ts and daemon.ts use it; fs.ts never does.
+import { existsSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
+import { BlobfsError } from '../errors.ts'
+
+const require = createRequire(import.meta.url)
+
+/** The part of fuse-native's Fuse class blobfs uses. */
+export interface FuseInstance {
+  mount(cb: (error: Error | null) => void): void
+  unmount(cb: (error: Error | null) => void): void
+  _fuseOptions(): string
+}
+
+export interface FuseClass {
+  new (mountpoint: string, ops: Record<string, unknown>, options: Record<string, unknown>): FuseInstance
+  unmount(mountpoint: string, cb: (error: Error | null) => void): void
+  ETIMEDOUT: number
+}
+
+export function patchedBindingDir(): string {
+  return join(dirname(dirname(require.resolve('fuse-native/package.json'))), '.blobfs', 'fuse-native')
+}
+
+let loaded: FuseClass | null = null
+
+export function loadFuse(): FuseClass {
+  if (loaded) return loaded
+  const dir = patchedBindingDir()
+  if (!existsSync(join(dir, 'build', 'Release', 'fuse.node'))) {
+    throw new BlobfsError('NotSupported', `the patched fuse-native binding is not built in ${dir}: run \`npm run build:fuse\` (npm ci runs it)`)
+  }
+  loaded = require(dir) as FuseClass
+  return loaded
+}

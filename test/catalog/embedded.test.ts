@@ -1,0 +1,172 @@
+// The embedded catalog: PGlite in <data-dir>/catalog, served over pglite-socket to
+// many clients at once. Its scheduler must keep each client's unit of work whole
+// (no interleaved protocol messages), roll back what a departed client left open,
+// cut off a client that holds the session too long, and free the prepared
+// statements of clients that leave. The data must survive a restart.
+import assert from 'node:assert/strict'
+import { mkdtempSync, existsSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, test } from 'node:test'
+import { PGlite } from '@electric-sql/pglite'
+import postgres from 'postgres'
+import { openCatalog } from '../../src/catalog/catalog.ts'
+import { catalogUrlFile, runningCatalogUrl, startEmbeddedCatalog } from '../../src/catalog/embedded.ts'
+import { isBlobfsError } from '../../src/errors.ts'
+import { inlineObject, MiB, stripedObject } from './fixtures.ts'
+
+const dirs: string[] = []
+let template: PGlite
+before(async () => {
+  template = await PGlite.create()
+})
+after(async () => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
+  await template.close()
+})
+/** An in-memory database to serve, cloned from a template (faster than creating one). */
+const fresh = async () => (await template.clone()) as PGlite
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'blobfs-embedded-'))
+  dirs.push(dir)
+  return dir
+}
+
+test('the catalog lives in <data-dir>/catalog, survives a restart, and one process owns it', async () => {
+  const dataDir = tempDir()
+  const first = await startEmbeddedCatalog({ dataDir })
+  try {
+    assert.match(first.url, /^postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres$/)
+    assert.equal(readFileSync(catalogUrlFile(dataDir), 'utf8').trim(), first.url)
+    assert.equal(runningCatalogUrl(dataDir), first.url)
+    assert.ok(existsSync(join(dataDir, 'catalog')))
+    await assert.rejects(startEmbeddedCatalog({ dataDir }), (e) => isBlobfsError(e, 'AlreadyExists'))
+    const catalog = await openCatalog(first.url)
+    await catalog.buckets.create({ name: 'kept', owner: 'o' })
+    await catalog.objects.commit(stripedObject('kept', 'big', 20 * MiB))
+    await catalog.objects.commit(inlineObject('kept', 'small', Buffer.from('tiny')))
+    await catalog.close()
+  } finally {
+    await first.stop()
+  }
+  assert.equal(runningCatalogUrl(dataDir), null)
+  assert.ok(!existsSync(catalogUrlFile(dataDir)))
+
+  const second = await startEmbeddedCatalog({ dataDir })
+  try {
+    const catalog = await openCatalog(second.url)
+    const listing = await catalog.objects.list('kept')
+    assert.deepEqual(listing.objects.map((o) => [o.key, o.sizeBytes]), [['big', 20 * MiB], ['small', 4]])
+    const found = await catalog.objects.lookup('kept', 'small')
+    assert.deepEqual(found!.inlineData, Buffer.from('tiny'))
+    await catalog.close()
+  } finally {
+    await second.stop()
+  }
+})
+
+test('many clients at once: every unit of work stays whole and every answer is right', async () => {
+  const server = await startEmbeddedCatalog({ migrate: false, database: await fresh() })
+  // 14 processes' worth of pools, as in a 12-node cluster with a gateway and a mount.
+  const clients = Array.from({ length: 14 }, () => postgres(server.url, { max: 4, onnotice: () => {} }))
+  try {
+    await clients[0]!`CREATE TABLE counter (id INT8 PRIMARY KEY, n INT8 NOT NULL)`
+    await clients[0]!`INSERT INTO counter VALUES (1, 0)`
+    let wrong = 0
+    await Promise.all(
+      Array.from({ length: 700 }, async (_, i) => {
+        const sql = clients[i % clients.length]!
+        switch (i % 5) {
+          case 0: // a failing statement in its own implicit transaction
+            await assert.rejects(sql`SELECT 1 / ${i - i}::int AS boom`)
+            break
+          case 1: // a transaction that fails halfway and rolls back
+            await assert.rejects(
+              sql.begin(async (tx) => {
+                await tx`UPDATE counter SET n = n + 1000 WHERE id = 1`
+                await tx`SELECT 1 / ${0}::int`
+              }),
+            )
+            break
+          case 2: // read-modify-write: lost updates would show in the final count
+            await sql.begin('isolation level serializable', async (tx) => {
+              const [row] = await tx`SELECT n FROM counter WHERE id = 1`
+              await tx`UPDATE counter SET n = ${Number(row!.n) + 1} WHERE id = 1`
+            })
+            break
+          default: {
+            const [row] = i % 2 ? await sql`SELECT ${i}::int + 1 AS v, ${'s' + i}::text AS s` : await sql`SELECT ${'t' + i}::text AS s, ${i}::int * 2 AS v`
+            if (row!.v !== (i % 2 ? i + 1 : i * 2) || row!.s !== (i % 2 ? 's' : 't') + i) wrong++
+          }
+        }
+      }),
+    )
+    assert.equal(wrong, 0)
+    const [final] = await clients[0]!`SELECT n FROM counter WHERE id = 1`
+    assert.equal(Number(final!.n), 140, 'every increment applied once, every failed transaction rolled back')
+    assert.equal(server.stats().stalledClients, 0)
+  } finally {
+    await Promise.all(clients.map((c) => c.end()))
+    await server.stop()
+  }
+})
+
+test('a client that leaves mid-transaction is rolled back; one that holds the session too long is cut off', async () => {
+  const server = await startEmbeddedCatalog({ migrate: false, sessionHoldMsMax: 300, database: await fresh() })
+  const sql = postgres(server.url, { max: 2, onnotice: () => {} })
+  try {
+    await sql`CREATE TABLE t (id INT8 PRIMARY KEY, v TEXT NOT NULL)`
+    await sql`INSERT INTO t VALUES (1, 'original')`
+
+    const leaving = postgres(server.url, { max: 1, onnotice: () => {} })
+    let inside!: () => void
+    const entered = new Promise<void>((resolve) => (inside = resolve))
+    const abandoned = leaving
+      .begin(async (tx) => {
+        await tx`UPDATE t SET v = 'abandoned' WHERE id = 1`
+        inside()
+        await new Promise(() => {}) // never commits
+      })
+      .catch((error: Error) => error)
+    await entered
+    await leaving.end({ timeout: 0 })
+    assert.ok((await abandoned) instanceof Error)
+    assert.equal((await sql`SELECT v FROM t WHERE id = 1`)[0]!.v, 'original')
+
+    const holding = postgres(server.url, { max: 1, onnotice: () => {} })
+    const held = holding
+      .begin(async (tx) => {
+        await tx`UPDATE t SET v = 'held' WHERE id = 1`
+        await new Promise((resolve) => setTimeout(resolve, 5_000)) // far beyond sessionHoldMsMax
+        await tx`SELECT 1`
+      })
+      .catch((error: Error) => error)
+    // This query waits for the holder, which the scheduler cuts off.
+    assert.equal((await sql`SELECT v FROM t WHERE id = 1`)[0]!.v, 'original')
+    assert.ok((await held) instanceof Error)
+    assert.equal(server.stats().stalledClients, 1)
+    await holding.end({ timeout: 0 })
+  } finally {
+    await sql.end()
+    await server.stop()
+  }
+})
+
+test('prepared statements of departed clients are freed', async () => {
+  const server = await startEmbeddedCatalog({ migrate: false, database: await fresh() })
+  const observer = postgres(server.url, { max: 1, onnotice: () => {} })
+  const count = async () => Number((await observer`SELECT count(*) AS n FROM pg_prepared_statements`)[0]!.n)
+  try {
+    const base = await count()
+    const visitors = Array.from({ length: 5 }, () => postgres(server.url, { max: 2, onnotice: () => {} }))
+    await Promise.all(visitors.flatMap((v) => [v`SELECT ${1}::int AS a`, v`SELECT ${'x'}::text AS b`, v`SELECT ${2}::int AS a`]))
+    assert.ok((await count()) > base)
+    await Promise.all(visitors.map((v) => v.end()))
+    // Closing happens when the session is next free; the observer's own query is that moment.
+    await count()
+    assert.equal(await count(), base)
+  } finally {
+    await observer.end()
+    await server.stop()
+  }
+})

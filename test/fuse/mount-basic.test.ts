@@ -1,0 +1,171 @@
+// Real mounts on /dev/fuse: the daemon (the real `blobfs mount` command over the
+// in-memory object layer) in a child process, driven by ordinary tools in others.
+// Basic operations, errors as the tools print them, attributes, statfs, the object
+// layer's view of what was written, and a clean unmount on SIGTERM.
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import type { Counters } from './helpers/memory-objects.ts'
+import { isMounted, ok, requireFuse, sh, startMount, withMount, withTempDirs } from './helpers/mount.ts'
+
+const timeout = 120_000
+
+test('FUSE is usable here (/dev/fuse and fusermount), or the run fails with an install hint', async () => {
+  await requireFuse()
+})
+
+test('mount: files, directories, symlinks, rename and rm through the shell', { timeout }, async () => {
+  await withMount(async (_mount, { mnt }) => {
+    const out = await ok(
+      [
+        'set -e',
+        'mkdir -p a/b/c',
+        'echo hello > a/b/c/f.txt',
+        'cat a/b/c/f.txt',
+        'ln -s b/c/f.txt a/link',
+        'readlink a/link',
+        'cat a/link',
+        'echo more >> a/b/c/f.txt',
+        'cat a/b/c/f.txt',
+        'mv a/b/c/f.txt a/moved.txt',
+        'ls a',
+        'ls a/b/c | wc -l',
+        'rm a/moved.txt a/link',
+        'rmdir a/b/c a/b',
+        'ls a | wc -l',
+      ].join('\n'),
+      { cwd: mnt },
+    )
+    assert.equal(out, 'hello\nb/c/f.txt\nhello\nhello\nmore\nb\nlink\nmoved.txt\n0\n0\n')
+  })
+})
+
+test('mount: the errors tools print (ENOENT, EEXIST, ENOTEMPTY, ENOTDIR, EISDIR, EPERM for hard links)', { timeout }, async () => {
+  await withMount(async (_mount, { mnt }) => {
+    await ok('mkdir d && echo x > d/f && echo y > file', { cwd: mnt })
+    const cases: [string, RegExp][] = [
+      ['cat missing', /No such file or directory/],
+      ['mkdir d', /File exists/],
+      ['rmdir d', /Directory not empty/],
+      ['mkdir file/sub', /Not a directory/],
+      ['rm d', /Is a directory/],
+      ['ln file hardlink', /Operation not permitted/],
+      ['mv d file', /Not a directory|cannot overwrite non-directory/],
+    ]
+    for (const [command, expected] of cases) {
+      const result = await sh(command, { cwd: mnt })
+      assert.notEqual(result.code, 0, command)
+      assert.match(result.stderr, expected, command)
+    }
+  })
+})
+
+test('mount: chmod, chown, utimes (distinct atime and mtime), truncate and stat', { timeout }, async () => {
+  await withMount(async (mount, { mnt }) => {
+    await ok('echo 0123456789 > f && chmod 600 f && chown 1234:5678 f && truncate -s 4 f', { cwd: mnt })
+    // atime 1000 s and mtime 2000 s: fuse-native 2.2.6 unpatched would deliver 1000 for both.
+    await ok(`${JSON.stringify(process.execPath)} -e "require('fs').utimesSync('f', 1000, 2000)"`, { cwd: mnt })
+    const stat = await ok("stat -c '%a %u %g %s %Y' f", { cwd: mnt })
+    assert.equal(stat.trim(), '600 1234 5678 4 2000')
+    const head = await mount.request<{ posix: { mode: number; uid: number; mtimeMs: number }; sizeBytes: number }>({ cmd: 'head', key: 'f' })
+    assert.equal(head.posix.mode & 0o7777, 0o600)
+    assert.equal(head.posix.uid, 1234)
+    assert.equal(head.posix.mtimeMs, 2_000_000)
+    assert.equal(head.sizeBytes, 4)
+    // Only one of the two times (atime UTIME_OMIT, as tar x sets them): libfuse 2.9 drops these
+    // unless the binding declares flag_utime_omit_ok.
+    await ok("touch -m -d '2003-04-05 06:07:08 UTC' f && touch -a -d '2010-01-01 00:00:00 UTC' f", { cwd: mnt })
+    assert.equal((await ok("stat -c '%Y' f", { cwd: mnt })).trim(), String(Date.UTC(2003, 3, 5, 6, 7, 8) / 1000))
+    const before = Date.now()
+    await ok('touch f', { cwd: mnt }) // UTIME_NOW
+    assert.ok(Number((await ok("stat -c '%Y' f", { cwd: mnt })).trim()) * 1000 >= before - 1000)
+  })
+})
+
+test('mount: what is written is byte-equal in the object layer, and a PUT there shows in the mount', { timeout }, async () => {
+  await withMount(
+    async (mount, { mnt }) => {
+      const written = await ok('head -c 3000000 /dev/urandom > data.bin && sha256sum data.bin', { cwd: mnt })
+      assert.equal(await mount.request({ cmd: 'sha256', key: 'data.bin' }), written.split(' ')[0])
+      const body = Buffer.from('put over the object layer\n')
+      await mount.request({ cmd: 'put', key: 'from-s3/hello.txt', base64: body.toString('base64') })
+      // With --cache-ttl-ms 0 the TTL has already passed: the very next look sees it.
+      assert.equal(await ok('cat from-s3/hello.txt', { cwd: mnt }), body.toString())
+      assert.match(await ok('ls', { cwd: mnt }), /from-s3/)
+    },
+    ['--cache-ttl-ms', '0'],
+  )
+})
+
+test('mount: df shows the cluster capacity and usage (statfs)', { timeout }, async () => {
+  await withMount(async (_mount, { mnt }) => {
+    await ok('head -c 5000000 /dev/zero > five-mb', { cwd: mnt })
+    const df = await ok(`df -B1 --output=source,size,used '${mnt}' | tail -1`)
+    const [source, size, used] = df.trim().split(/\s+/)
+    assert.equal(source, 'blobfs:b')
+    assert.equal(Number(size), 1024 ** 4)
+    assert.ok(Number(used) >= 5_000_000 && Number(used) < 5_100_000, `used ${used}`)
+  })
+})
+
+test('mount: large reads and writes go through in big requests (big_writes, max_read)', { timeout }, async () => {
+  await withMount(async (mount, { mnt }) => {
+    await mount.request({ cmd: 'reset' })
+    await ok('dd if=/dev/zero of=zeros bs=1M count=8 status=none && cat zeros > /dev/null', { cwd: mnt })
+    const counters = await mount.request<Counters>({ cmd: 'counters' })
+    assert.equal(counters.calls.putObject, 1)
+    assert.equal(counters.putBytes, 8 * 1024 * 1024)
+    const sum = createHash('sha256').update(Buffer.alloc(8 * 1024 * 1024)).digest('hex')
+    assert.equal(await mount.request({ cmd: 'sha256', key: 'zeros' }), sum)
+  })
+})
+
+test('SIGTERM unmounts cleanly and the daemon exits 0; a stale mount is cleared at the next mount', { timeout }, async () => {
+  await requireFuse()
+  await withTempDirs(async ({ mnt, data }) => {
+    const first = await startMount(mnt, data)
+    await ok('echo kept > kept.txt', { cwd: mnt })
+    assert.equal(await first.stop('SIGTERM'), 0)
+    assert.equal(await isMounted(mnt), false)
+
+    const second = await startMount(mnt, data)
+    try {
+      assert.equal(await ok('cat kept.txt', { cwd: mnt }), 'kept\n')
+      await second.stop('SIGKILL')
+      assert.equal(await isMounted(mnt), true, 'a killed daemon leaves its mount behind')
+      const third = await startMount(mnt, data)
+      assert.equal(await ok('cat kept.txt', { cwd: mnt }), 'kept\n')
+      assert.equal(await third.stop('SIGINT'), 0)
+      assert.equal(await isMounted(mnt), false)
+    } finally {
+      await second.stop('SIGKILL')
+    }
+  })
+})
+
+test('without --foreground the command returns once the mount answers; blobfs umount unmounts', { timeout }, async () => {
+  await requireFuse()
+  await withTempDirs(async ({ mnt, data, work }) => {
+    const daemonScript = fileURLToPath(new URL('./helpers/mount-daemon.ts', import.meta.url))
+    const started = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', daemonScript, 'mount', 'b', mnt, '--data', data, '--log-level', 'warn', '--log-file', `${work}/mount.log`], { stdio: ['ignore', 'pipe', 'inherit'] })
+      let stdout = ''
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
+      child.on('close', (code) => resolve({ code, stdout }))
+    })
+    assert.equal(started.code, 0)
+    assert.match(started.stdout, /blobfs mount ready: b on /)
+    assert.equal(await isMounted(mnt), true)
+    await ok('echo in-background > f && cat f', { cwd: mnt })
+    // [m] keeps pgrep from matching the shell that runs it.
+    const pids = (await ok(`pgrep -f -- '[m]ount-daemon.ts mount b ${mnt} '`)).trim().split('\n')
+    assert.equal(pids.length, 1)
+    await ok(`${JSON.stringify(process.execPath)} --import tsx '${daemonScript}' umount '${mnt}'`)
+    assert.equal(await isMounted(mnt), false)
+    // The daemon sees its mount gone and exits by itself (bounded wait, no timing asserted).
+    const exited = await sh(`for i in $(seq 1 100); do kill -0 ${pids[0]} 2>/dev/null || exit 0; sleep 0.1; done; kill -9 ${pids[0]}; exit 1`)
+    assert.equal(exited.code, 0, 'the background daemon did not exit after blobfs umount')
+  })
+})
