@@ -136,9 +136,9 @@ static void codec_finalize(napi_env env, void *data, void *hint) {
 }
 
 // Builds the plan that rebuilds `outputs` from `inputs` (exactly k present
-// shards). Returns NULL with errno-free failure only when out of memory, and
-// sets *singular when the submatrix cannot be inverted (a broken invariant:
-// every k x k submatrix of the generator is invertible).
+// shards). Returns NULL when out of memory, or with *singular set when the
+// submatrix cannot be inverted (a broken invariant: every k x k submatrix of
+// the generator is invertible; the caller throws rather than write bytes).
 static rs_plan *plan_decode(const rs_codec *codec, const uint8_t *inputs, const uint8_t *outputs, int nout, int *singular) {
   const int k = codec->k;
   *singular = 0;
@@ -275,7 +275,6 @@ typedef struct {
 // Reads shards[] for the plan's inputs and outputs, checks lengths and overlaps.
 static napi_value gather(napi_env env, napi_value shards_value, rs_call *call, const uint8_t *used, int used_count) {
   char message[160];
-  rs_codec *codec = call->codec;
   uint8_t *pointers[RS_SHARDS_MAX];
   size_t first_length = 0;
   int first = -1;
@@ -312,7 +311,6 @@ static napi_value gather(napi_env env, napi_value shards_value, rs_call *call, c
       }
     }
   }
-  (void)codec;
   return shards_value;
 }
 

@@ -18,7 +18,8 @@
 
 #include "gf.h"
 
-#if defined(__x86_64__) || defined(__i386__)
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(RS_PORTABLE_ONLY)
+// (RS_PORTABLE_ONLY builds the scalar kernel alone, as on other architectures.)
 #define RS_X86 1
 #include <immintrin.h>
 #endif

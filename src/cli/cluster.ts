@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { openCatalog, type Catalog } from '../catalog/catalog.ts'
+import { runningCatalogUrl } from '../catalog/embedded.ts'
 import { HttpChunkStore } from '../cluster/http-store.ts'
 import { Membership } from '../cluster/membership.ts'
 import { BlobfsError } from '../errors.ts'
@@ -36,15 +37,17 @@ export async function readClusterFile(dataDir: string): Promise<ClusterFile | nu
   }
 }
 
-/** --catalog wins; else --data's cluster.json; else the default ./blobfs-data. */
+export const dataDirDefault = './blobfs-data'
+
+/** --catalog wins; else the embedded catalog a `blobfs up` serves for --data (default ./blobfs-data). */
 export async function resolveCatalogUrl(options: { catalog?: string | undefined; data?: string | undefined }): Promise<string> {
   if (options.catalog) return options.catalog
-  const dataDir = options.data ?? './blobfs-data'
-  const file = await readClusterFile(dataDir)
-  if (!file) {
-    throw new BlobfsError('CatalogUnavailable', `no running cluster found: ${join(resolve(dataDir), clusterFileName)} does not exist; start one with \`blobfs up --data ${dataDir}\` or pass --catalog postgres://...`)
+  const dataDir = resolve(options.data ?? dataDirDefault)
+  const url = runningCatalogUrl(dataDir)
+  if (!url) {
+    throw new BlobfsError('CatalogUnavailable', `no running cluster in ${dataDir}: start it with \`blobfs up --data ${options.data ?? dataDirDefault}\`, or pass --catalog postgres://...`)
   }
-  return file.catalogUrl
+  return url
 }
 
 export interface Cluster {

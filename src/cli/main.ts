@@ -4,6 +4,12 @@ import yargs from 'yargs'
 import { hideBin } from 'yargs/helpers'
 import { commands } from './commands/index.ts'
 
+// `blobfs ls | head`: a reader that goes away is not an error worth a stack trace.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0)
+  throw error
+})
+
 await yargs(hideBin(process.argv))
   .scriptName('blobfs')
   .command(commands)

@@ -330,10 +330,22 @@ export class BlobFs {
     this.attrCache.set(path, { entry, expiresAtMs: this.config.now() + this.config.attrTtlMs })
   }
 
-  /** After this daemon changed `path`: its attributes and its parent's listing are stale. */
-  private changed(path: string): void {
-    this.attrCache.delete(path)
-    this.dirCache.delete(parentOf(path))
+  /**
+   * After this daemon changed `path`, what it is now: an entry, gone (null), or
+   * 'exists' with attributes to be asked again. The attribute cache and the parent's
+   * cached listing are updated in place rather than dropped, so a directory being
+   * filled (tar x, cp -r) answers its negative lookups without asking the catalog.
+   */
+  private settle(path: string, now: Entry | null | 'exists'): void {
+    if (now === 'exists') this.attrCache.delete(path)
+    else this.cacheEntry(path, now)
+    const parent = parentOf(path)
+    const listing = this.dirCache.get(parent)
+    if (!listing) return
+    const name = nameOf(path)
+    if (now === null) listing.names.delete(name)
+    else listing.names.set(name, now === 'exists' || now.kind === 'dir' ? null : now)
+    if (listing.names.size > fuseDirCacheNamesMax) this.dirCache.delete(parent)
   }
 
   /** The entry at `path`, or null. `fresh` skips the caches (open's revalidation). */
@@ -523,8 +535,7 @@ export class BlobFs {
       await this.checkAbsent(path)
       const attrs = { ...this.defaultAttrs('dir'), perm: mode & 0o7777 }
       const info = await this.config.objects.putObject(this.config.bucket, this.dirKeyOf(path), emptyBody(), { posix: this.posixOf('dir', attrs), expectedLengthBytes: 0 })
-      this.changed(path)
-      this.cacheEntry(path, this.dirEntry(info))
+      this.settle(path, this.dirEntry(info))
       this.dirCache.set(path, { names: new Map(), expiresAtMs: this.config.now() + this.config.dirTtlMs })
     })
   }
@@ -537,9 +548,8 @@ export class BlobFs {
       if (entry.kind !== 'dir') throw fsError(errno.ENOTDIR, `${path}: not a directory`)
       if (!(await this.isEmptyDir(path))) throw fsError(errno.ENOTEMPTY, `${path}: directory not empty`)
       await this.config.objects.deleteObject(this.config.bucket, this.dirKeyOf(path))
-      this.changed(path)
       this.dirCache.delete(path)
-      this.cacheEntry(path, null)
+      this.settle(path, null)
     })
   }
 
@@ -564,8 +574,7 @@ export class BlobFs {
       }
       if (!open || open.stored) await this.config.objects.deleteObject(this.config.bucket, this.keyOf(path))
       if (entry.objectId) this.reader.forget(entry.objectId, entry.sizeBytes)
-      this.changed(path)
-      this.cacheEntry(path, null)
+      this.settle(path, null)
     })
   }
 
@@ -627,9 +636,8 @@ export class BlobFs {
         this.openFiles.set(to, file)
       }
       for (const handle of this.handles.values()) if (handle.path === from) this.moveHandle(handle, to)
-      this.changed(from)
-      this.changed(to)
-      this.cacheEntry(from, null)
+      this.settle(from, null)
+      this.settle(to, 'exists')
     })
   }
 
@@ -657,8 +665,7 @@ export class BlobFs {
         symlinkTarget: target,
         expectedLengthBytes: 0,
       })
-      this.changed(path)
-      this.cacheEntry(path, this.entryFromObject(info))
+      this.settle(path, this.entryFromObject(info))
     })
   }
 
@@ -707,7 +714,7 @@ export class BlobFs {
           if (file.dirty || !file.stored) return // the upload carries them
           await this.config.objects.updateAttributes(this.config.bucket, file.key, this.posixOf('file', file.attrs))
         })
-        this.changed(path)
+        this.settle(path, 'exists')
         return
       }
       const attrs = { ...change(attrsOf(entry)), ctimeMs: nowMs }
@@ -718,12 +725,10 @@ export class BlobFs {
         info = entry.marker
           ? await objects.updateAttributes(bucket, marker, this.posixOf('dir', attrs))
           : await objects.putObject(bucket, marker, emptyBody(), { posix: this.posixOf('dir', attrs), expectedLengthBytes: 0 })
-        this.changed(path)
-        this.cacheEntry(path, this.dirEntry(info))
+        this.settle(path, this.dirEntry(info))
       } else {
         info = await objects.updateAttributes(bucket, this.keyOf(path), this.posixOf(entry.kind, attrs))
-        this.changed(path)
-        this.cacheEntry(path, this.entryFromObject(info))
+        this.settle(path, this.entryFromObject(info))
       }
     })
   }
@@ -738,7 +743,7 @@ export class BlobFs {
       const file = this.openFiles.get(path)
       if (file) {
         await file.lock.run(() => this.truncateOpen(file, sizeBytes))
-        this.changed(path)
+        this.settle(path, 'exists')
         return
       }
       // No handle here: write the new version straight from the old one's bytes.
@@ -757,8 +762,7 @@ export class BlobFs {
         expectedLengthBytes: sizeBytes,
       })
       if (entry.objectId) this.reader.forget(entry.objectId, entry.sizeBytes)
-      this.changed(path)
-      this.cacheEntry(path, this.entryFromObject(info))
+      this.settle(path, this.entryFromObject(info))
     })
   }
 
@@ -850,7 +854,7 @@ export class BlobFs {
       file.dirty = true
       file.handles = 1
       this.openFiles.set(path, file)
-      this.changed(path)
+      this.settle(path, 'exists')
       return this.addHandle({ path, writable: true, file, version: null, stream: { nextPosition: 0 } })
     })
   }
@@ -894,7 +898,7 @@ export class BlobFs {
       if (!file || !writable) throw fsError(errno.EBADF, 'file not open for writing')
       if (sizeBytes < 0) throw fsError(errno.EINVAL, 'negative size')
       await file.lock.run(() => this.truncateOpen(file, sizeBytes))
-      this.changed(path)
+      this.settle(path, 'exists')
     })
   }
 
@@ -937,7 +941,7 @@ export class BlobFs {
         file.handles--
         if (file.handles === 0) {
           if (this.openFiles.get(file.path) === file) this.openFiles.delete(file.path)
-          this.changed(file.path)
+          if (!file.unlinked) this.settle(file.path, file.stored && !file.dirty ? this.openFileEntry(file) : 'exists')
           await file.lock.run(async () => {
             if (file.dirty && !file.unlinked) this.log.error({ path: file.path }, 'last handle closed with changes that could not be uploaded; they are lost')
             await file.spool?.close()
@@ -1013,7 +1017,7 @@ export class BlobFs {
     file.stored = true
     file.base = { key: file.key, objectId: info.objectId, sizeBytes }
     if (previous) this.reader.forget(previous.objectId, previous.sizeBytes)
-    this.changed(file.path)
+    this.settle(file.path, this.entryFromObject(info))
   }
 }
 

@@ -145,13 +145,28 @@ export async function readStripeRange(
   offsetBytes: number,
   lengthBytes: number,
 ): Promise<Buffer> {
+  const pieces = await readStripePieces(context, stripe, offsetBytes, lengthBytes)
+  return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, lengthBytes)
+}
+
+/**
+ * Stripe bytes [offset, offset + length) as the verified pieces of each data column,
+ * in order, without copying them into one buffer (a streaming reader sends them as
+ * they are). Throws TooManyErasures rather than return wrong bytes.
+ */
+export async function readStripePieces(
+  context: ReadStripeContext,
+  stripe: StripeRecord,
+  offsetBytes: number,
+  lengthBytes: number,
+): Promise<Buffer[]> {
   const reader = new StripeReader(context, stripe)
-  const out = Buffer.allocUnsafe(lengthBytes)
-  await Promise.all(
-    dataPieces(stripe.lengthBytes, context.codec.dataShards, offsetBytes, lengthBytes).map(async (piece) => {
+  const pieces = dataPieces(stripe.lengthBytes, context.codec.dataShards, offsetBytes, lengthBytes)
+  const out = await Promise.all(
+    pieces.map(async (piece) => {
       const bytes = await reader.piece(piece)
       assert.equal(bytes.length, piece.lengthBytes)
-      bytes.copy(out, piece.outputOffsetBytes)
+      return bytes
     }),
   )
   return out

@@ -276,3 +276,20 @@ test('configuration is checked when built', () => {
   assert.ok(Object.isFrozen(config))
   assert.ok(new BlobFs(config))
 })
+
+test('filling a new directory (tar x, cp -r) asks the catalog nothing but the uploads', async () => {
+  const { fs, objects } = await harness({ attrTtlMs: 60_000, dirTtlMs: 60_000 })
+  await fs.mkdir('/d', 0o755)
+  objects.resetCounters()
+  for (let i = 0; i < 20; i++) {
+    assert.equal(await errnoOf(fs.getattr(`/d/f${i}`)), 'ENOENT') // the kernel's lookup before create
+    await writeFile(fs, `/d/f${i}`, `file ${i}`)
+    assert.equal((await fs.getattr(`/d/f${i}`)).kind, 'file')
+  }
+  await fs.unlink('/d/f3')
+  assert.equal((await list(fs, '/d')).length, 19)
+  assert.equal(objects.counters.calls.listObjects, 0)
+  assert.equal(objects.counters.calls.putObject, 20)
+  assert.ok(objects.counters.calls.headObject <= 20, `${objects.counters.calls.headObject} heads`)
+  assert.equal((await readFile(fs, '/d/f7')).toString(), 'file 7')
+})

@@ -13,27 +13,27 @@ import { MemoryObjectLayer } from './memory-objects.ts'
 export const alice: AccessKey = { accessKeyId: 'AKIAALICEEXAMPLE0001', secretAccessKey: 'alice/secret+key/0123456789abcdefEXAMPLE', owner: 'alice' }
 export const bob: AccessKey = { accessKeyId: 'AKIABOBEXAMPLE000002', secretAccessKey: 'bob/secret+key/0123456789abcdefEXAMPLEXX', owner: 'bob' }
 
-export interface Harness {
+export interface GatewayHarness {
   gateway: S3Gateway
-  objects: MemoryObjectLayer
   endpoint: string
   port: number
   client(key?: AccessKey, config?: Partial<S3ClientConfig>): S3Client
   close(): Promise<void>
 }
 
+export interface Harness extends GatewayHarness {
+  objects: MemoryObjectLayer
+}
+
 export const silentLogger = pino({ level: 'silent' })
 
-export async function startHarness(options: Partial<S3GatewayOptions> = {}): Promise<Harness> {
-  const objects = (options.objects as MemoryObjectLayer | undefined) ?? new MemoryObjectLayer()
-  objects.addAccessKey(alice)
-  objects.addAccessKey(bob)
-  const gateway = createS3Server({ logger: silentLogger, ...options, objects })
+/** The gateway over any object layer (its access keys are the caller's business). */
+export async function startGateway(options: S3GatewayOptions): Promise<GatewayHarness> {
+  const gateway = createS3Server({ logger: silentLogger, ...options })
   const { endpoint, port } = await gateway.listen(0, '127.0.0.1')
   const clients: S3Client[] = []
   return {
     gateway,
-    objects,
     endpoint,
     port,
     client(key = alice, config = {}) {
@@ -53,6 +53,14 @@ export async function startHarness(options: Partial<S3GatewayOptions> = {}): Pro
       await gateway.close()
     },
   }
+}
+
+/** The gateway over the in-memory object layer, with alice's and bob's keys. */
+export async function startHarness(options: Partial<S3GatewayOptions> = {}): Promise<Harness> {
+  const objects = (options.objects as MemoryObjectLayer | undefined) ?? new MemoryObjectLayer()
+  objects.addAccessKey(alice)
+  objects.addAccessKey(bob)
+  return { ...(await startGateway({ ...options, objects })), objects }
 }
 
 /** An http.Agent that sends every host name to 127.0.0.1 (virtual-hosted-style tests). */

@@ -2,11 +2,13 @@
 // a catalog (DESIGN.md, "Processes and commands"). Flags are parsed here once into
 // the gateway's options; SIGINT/SIGTERM close it cleanly.
 //
-// The object layer is opened by the factory the command is built with
-// (gatewayCommand(openObjectLayer)): wiring catalog + nodes into an ObjectLayer is
-// the object layer's job, not the gateway's. Until that factory exists the command
-// is not registered in commands/index.ts.
+// The object layer comes from the factory the command is built with: the cluster
+// composition root (cluster.ts openObjectLayer) in commands/index.ts, an in-memory
+// one in the tests.
 import type { Argv, CommandModule } from 'yargs'
+import { resolveCatalogUrl } from '../cluster.ts'
+import { failAndExit } from '../exit.ts'
+import { clusterOptions, type ClusterArgs } from '../options.ts'
 import { configureLogging, logger } from '../../log.ts'
 import { rateLimitBurstDefault, rateLimitRequestsPerSecondDefault, requestIdleTimeoutMsDefault } from '../../limits.ts'
 import type { ObjectLayer } from '../../objects/types.ts'
@@ -16,9 +18,8 @@ import { parseListen } from './node.ts'
 /** Opens the object layer for a catalog URL; close() releases catalog connections and node clients. */
 export type ObjectLayerFactory = (options: { catalogUrl: string }) => Promise<{ objects: ObjectLayer; close(): Promise<void> }>
 
-export interface GatewayArgs {
+export interface GatewayArgs extends ClusterArgs {
   listen: string
-  catalog: string
   domain?: string
   region: string
   'rate-limit': number
@@ -37,7 +38,7 @@ export interface RunningGateway {
 export async function runGateway(argv: GatewayArgs, openObjectLayer: ObjectLayerFactory): Promise<RunningGateway> {
   const log = logger('gateway')
   const listen = parseListen(argv.listen)
-  const layer = await openObjectLayer({ catalogUrl: argv.catalog })
+  const layer = await openObjectLayer({ catalogUrl: await resolveCatalogUrl(argv) })
   const gateway = createS3Server({
     objects: layer.objects,
     domain: argv.domain ?? null,
@@ -69,9 +70,8 @@ export function gatewayCommand(openObjectLayer: ObjectLayerFactory): CommandModu
     command: 'gateway',
     describe: 'serve the S3 REST side-port and the /api/v1 JSON API on --listen',
     builder: (yargs: Argv<object>) =>
-      yargs
+      clusterOptions(yargs)
         .option('listen', { type: 'string', default: '127.0.0.1:9000', describe: 'HOST:PORT to serve S3 and /api/v1 on (port 0 picks a free one)' })
-        .option('catalog', { type: 'string', demandOption: true, describe: 'catalog URL (postgres://...), or the one `blobfs up` prints' })
         .option('domain', { type: 'string', describe: 'base domain for virtual-hosted-style requests (BUCKET.DOMAIN); path style always works' })
         .option('region', { type: 'string', default: 'us-east-1', describe: 'region reported by GetBucketLocation (requests signed for any region are accepted)' })
         .option('rate-limit', { type: 'number', default: rateLimitRequestsPerSecondDefault, describe: 'requests per second per access key (0 turns the limit off)' })
@@ -79,13 +79,18 @@ export function gatewayCommand(openObjectLayer: ObjectLayerFactory): CommandModu
         .option('idle-timeout-ms', { type: 'number', default: requestIdleTimeoutMsDefault, describe: 'a body with no bytes for this long is refused (400 RequestTimeout)' })
         .option('log-level', { type: 'string', default: 'info', describe: 'pino log level (one JSON line per request at info)' })
         .example('$0 gateway --catalog postgres://blobfs@db:26257/blobfs --listen 0.0.0.0:9000', 'serve S3 on all interfaces')
-        .example('$0 gateway --catalog postgres://127.0.0.1:5433/blobfs --domain s3.example.com', 'also answer BUCKET.s3.example.com')
+        .example('$0 gateway --data ./blobfs-data --listen 127.0.0.1:9001 --domain s3.example.com', 'a second gateway for a `blobfs up` cluster, also answering BUCKET.s3.example.com')
         .example('aws --endpoint-url http://127.0.0.1:9000 s3 ls', 'then use any S3 client')
         .example('curl http://127.0.0.1:9000/metrics', 'Prometheus metrics') as unknown as Argv<GatewayArgs>,
     handler: async (argv) => {
       configureLogging({ level: argv['log-level'], name: 'blobfs-gateway' })
       const log = logger('gateway')
-      const running = await runGateway(argv, openObjectLayer)
+      let running: RunningGateway
+      try {
+        running = await runGateway(argv, openObjectLayer)
+      } catch (error) {
+        return failAndExit(error)
+      }
       console.log(`blobfs gateway listening on ${running.endpoint}`)
       let stopping = false
       const stop = (signal: string): void => {

@@ -10,6 +10,7 @@ import { nodeCommand } from './node.ts'
 import { catCommand, cpCommand, lsCommand, rmCommand } from './objects.ts'
 import { selftestCommand } from './selftest.ts'
 import { statusCommand } from './status.ts'
+import { upCommand } from './up.ts'
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const commands: CommandModule<any, any>[] = [
@@ -26,4 +27,5 @@ export const commands: CommandModule<any, any>[] = [
   selftestCommand,
   statusCommand,
   umountCommand,
+  upCommand,
 ]

@@ -9,7 +9,8 @@
 //
 // Servers run in child processes (serve.ts) so client and server do not share an
 // event loop. The object layer is the in-memory one by default; --object-layer PATH
-// names a module exporting openObjectLayer() (see memory-layer.ts) for the real one.
+// names a module exporting openObjectLayer() (see memory-layer.ts), e.g.
+// test/bench/s3/object-store-layer.ts for ObjectStore over PostgreSQL.
 import {
   CompleteMultipartUploadCommand,
   CreateBucketCommand,

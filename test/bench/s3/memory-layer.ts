@@ -1,7 +1,7 @@
 // The default object layer of the S3 benchmark: the in-memory ObjectLayer of the
 // gateway's tests (bytes in RAM, no catalog, no nodes), so the suite measures the
-// gateway itself. A module exporting the same `openObjectLayer` over the real object
-// layer (catalog + nodes) can be passed with --object-layer PATH.
+// gateway itself. A module exporting the same `openObjectLayer` (object-store-layer.ts
+// for the real object layer) can be passed with --object-layer PATH.
 import type { AccessKey, ObjectLayer } from '../../../src/objects/types.ts'
 import { MemoryObjectLayer } from '../../s3/memory-objects.ts'
 

@@ -74,7 +74,7 @@ export async function isMounted(mountpoint: string): Promise<boolean> {
 
 /** Starts `blobfs mount b MOUNTPOINT --foreground --data DATA` in a child; resolves once it is ready. */
 export async function startMount(mountpoint: string, dataDir: string, extraArgs: string[] = [], target = 'b'): Promise<Mount> {
-  const child = spawn(process.execPath, ['--import', 'tsx', daemonScript, 'mount', target, mountpoint, '--foreground', '--data', dataDir, '--log-level', 'warn', ...extraArgs], {
+  const child = spawn(process.execPath, ['--import', 'tsx', daemonScript, 'mount', target, mountpoint, '--foreground', ...(dataDir ? ['--data', dataDir] : []), '--log-level', 'warn', ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   })
   let stdout = ''

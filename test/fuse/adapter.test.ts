@@ -1,0 +1,108 @@
+// src/fuse/adapter.ts without a mount: every handler replies exactly once — with the
+// answer, with the mapped errno, or with ETIMEDOUT at its own deadline — never
+// throws into the binding, and never touches the kernel's buffer after replying.
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { Registry } from 'prom-client'
+import { BlobfsError } from '../../src/errors.ts'
+import { fuseOperations, utimeNowMs, utimeOmitMs } from '../../src/fuse/adapter.ts'
+import { errno } from '../../src/fuse/errno.ts'
+import type { BlobFs } from '../../src/fuse/fs.ts'
+import { silent } from './helpers/fs-harness.ts'
+
+type Handler = (...args: unknown[]) => void
+
+function adapter(fs: Partial<Record<keyof BlobFs, unknown>>, opTimeoutMs = 50) {
+  const registry = new Registry()
+  const ops = fuseOperations({ fs: fs as unknown as BlobFs, log: silent, registry, opTimeoutMs, transferTimeoutMs: opTimeoutMs })
+  return { ops: ops as Record<string, Handler>, registry }
+}
+
+/** Calls a handler and collects every reply it makes until `settleMs` after the first. */
+async function call(handler: Handler, args: unknown[], settleMs = 120): Promise<unknown[][]> {
+  const replies: unknown[][] = []
+  let first!: () => void
+  const replied = new Promise<void>((resolve) => (first = resolve))
+  handler(...args, (...reply: unknown[]) => {
+    replies.push(reply)
+    first()
+  })
+  await replied
+  await new Promise((resolve) => setTimeout(resolve, settleMs))
+  return replies
+}
+
+test('an operation that never finishes is answered ETIMEDOUT once, at our deadline', async () => {
+  const { ops } = adapter({ getattr: () => new Promise(() => {}) })
+  const replies = await call(ops.getattr!, ['/slow'])
+  assert.deepEqual(replies, [[-errno.ETIMEDOUT]])
+})
+
+test('a late answer after the deadline is dropped, and the read buffer is not written', async () => {
+  const { ops } = adapter({ read: () => new Promise((resolve) => setTimeout(() => resolve(Buffer.alloc(8, 0xff)), 100)) }, 20)
+  const buffer = Buffer.alloc(8)
+  const replies = await call(ops.read!, ['/f', 1, buffer, 8, 0], 200)
+  assert.deepEqual(replies, [[-errno.ETIMEDOUT]])
+  assert.ok(buffer.equals(Buffer.alloc(8)), 'the kernel buffer was written after the reply')
+})
+
+test('a handler whose work throws synchronously replies EIO once and throws nothing', async () => {
+  const { ops } = adapter({
+    getattr: () => {
+      throw new TypeError('bug')
+    },
+  })
+  const replies = await call(ops.getattr!, ['/x'])
+  assert.deepEqual(replies, [[-errno.EIO]])
+})
+
+test('typed errors are mapped, counted and replied once', async () => {
+  const { ops, registry } = adapter({ unlink: async () => Promise.reject(new BlobfsError('NoSuchKey')) })
+  assert.deepEqual(await call(ops.unlink!, ['/gone']), [[-errno.ENOENT]])
+  const errors = await registry.getSingleMetricAsString('blobfs_fuse_errors_total')
+  assert.match(errors, /blobfs_fuse_errors_total\{op="unlink",errno="ENOENT"\} 1/)
+  const ops_ = await registry.getSingleMetricAsString('blobfs_fuse_ops_total')
+  assert.match(ops_, /blobfs_fuse_ops_total\{op="unlink"\} 1/)
+})
+
+test('read copies into the kernel buffer and answers the byte count', async () => {
+  const { ops } = adapter({ read: async () => Buffer.from('hello') })
+  const buffer = Buffer.alloc(16)
+  assert.deepEqual(await call(ops.read!, ['/f', 1, buffer, 16, 0], 0), [[5]])
+  assert.equal(buffer.subarray(0, 5).toString(), 'hello')
+})
+
+test('write takes a copy of the kernel buffer before anything waits', async () => {
+  let seen: Buffer | null = null
+  const { ops } = adapter({
+    write: async (_fh: number, data: Buffer) => {
+      await new Promise((resolve) => setTimeout(resolve, 10))
+      seen = data
+      return data.length
+    },
+  })
+  const buffer = Buffer.from('original')
+  const pending = call(ops.write!, ['/f', 1, buffer, 8, 0], 0)
+  buffer.fill(0) // the binding reuses its buffer once we reply; here, even before
+  assert.deepEqual(await pending, [[8]])
+  assert.equal(seen!.toString(), 'original')
+})
+
+test('utimens: UTIME_OMIT for the mtime changes nothing; UTIME_NOW is the current time', async () => {
+  const calls: number[] = []
+  const { ops } = adapter({ utimens: async (_path: string, _atime: number, mtime: number) => void calls.push(mtime) })
+  assert.deepEqual(await call(ops.utimens!, ['/f', utimeNowMs, utimeOmitMs], 0), [[0]])
+  assert.deepEqual(calls, [])
+  const before = Date.now()
+  assert.deepEqual(await call(ops.utimens!, ['/f', utimeOmitMs, utimeNowMs], 0), [[0]])
+  assert.equal(calls.length, 1)
+  assert.ok(calls[0]! >= before && calls[0]! <= Date.now())
+  assert.deepEqual(await call(ops.utimens!, ['/f', 1000, 2000], 0), [[0]])
+  assert.equal(calls[1], 2000)
+})
+
+test('mknod makes regular files only (EPERM for FIFOs and devices)', async () => {
+  const { ops } = adapter({ create: async () => 1, release: async () => {} })
+  assert.deepEqual(await call(ops.mknod!, ['/fifo', 0o010644, 0], 0), [[-errno.EPERM]])
+  assert.deepEqual(await call(ops.mknod!, ['/file', 0o100644, 0], 0), [[0]])
+})
