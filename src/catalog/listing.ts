@@ -90,9 +90,11 @@ export async function listObjects(db: Db, bucket: string, options: ListOptions):
                 WHERE w.object_key IS NOT NULL AND w.depth <= ${maxKeys}
               )
               -- Only keys need their rows; a common prefix is just the walked key's bytes.
+              -- The CASE gives the join a NULL key for those, which the index scan skips
+              -- without descending (a join filter would look the row up and then drop it).
               SELECT w.object_key AS walked_key, ${q.unsafe(objectColumns)} FROM walk w
-              LEFT JOIN bucket_objects o ON o.bucket_name = ${bucket} AND o.object_key = w.object_key
-                AND position(${delimiter} IN substring(w.object_key FROM ${prefix.length + 1})) = 0
+              LEFT JOIN bucket_objects o ON o.bucket_name = ${bucket}
+                AND o.object_key = CASE WHEN position(${delimiter} IN substring(w.object_key FROM ${prefix.length + 1})) = 0 THEN w.object_key END
               WHERE w.object_key IS NOT NULL
               ORDER BY w.depth`,
           ),

@@ -4,14 +4,25 @@
 //     stripe: 12 chunk rows each), each to a new key;
 //   - point lookups per second (object row + its 12 chunk rows for a range), 8 readers;
 //   - one 1,000-entry page with a delimiter from a bucket of 1,000,000 keys (100,000
-//     with --quick): the first page (1,000 common prefixes, each hiding 500 keys) and
-//     the last page (1,000 keys), median of several runs each.
+//     with --quick). Under data/ the bucket holds 1,000 directories (999 keys each;
+//     99 with --quick) interleaved with 1,000 files, so a delimited listing of data/
+//     is exactly two pages of the same make-up: 500 common prefixes and 500 keys.
+//     The last page starts past half the bucket (500,000 keys), which OFFSET would
+//     read and discard; a seek does not. First and last page alternate, median of
+//     several runs each; also a 1,000-key page without a delimiter.
 // The bucket is bulk-loaded with INSERT ... SELECT generate_series (benchmark-only SQL).
+// PGlite runs as `blobfs up` runs it: on disk in <data-dir>/catalog (a temporary
+// directory), served through pglite-socket. The throwaway PostgreSQL runs with
+// fsync off (test/support/postgres-server.ts), so its commit rate is an upper bound.
+// Targets (issue 3): a delimited 1,000-key page under 20 ms on PostgreSQL, and the
+// last page no slower than the first; the JSON says whether each was met.
 //
 //   npm run bench -- catalog [--quick] [--json]
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
-import { PGlite } from '@electric-sql/pglite'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { openCatalog, type Catalog } from '../../../src/catalog/catalog.ts'
 import { startEmbeddedCatalog } from '../../../src/catalog/embedded.ts'
 import type { CommitObjectInput } from '../../../src/catalog/types.ts'
@@ -25,11 +36,15 @@ const readers = 8
 const commitsPerWriter = options.quick ? 60 : 250
 const lookupsPerReader = options.quick ? 300 : 1500
 const bucketKeys = options.quick ? 100_000 : 1_000_000
-const childrenPerDirectory = 500
-const directories = options.quick ? 100 : 1000
-const files = bucketKeys - directories * childrenPerDirectory
+const directories = 1000
+const files = 1000
+const childrenPerDirectory = (bucketKeys - files) / directories
+const pageKeys = 1000
 const pageRuns = options.quick ? 7 : 15
-assert.ok(files > 1000)
+const listPageMsTarget = 20
+/** "No slower": the last page may take at most this much longer than the first, for timer noise. */
+const lastPageSlackRatio = 1.25
+assert.ok(Number.isInteger(childrenPerDirectory) && childrenPerDirectory < 10_000 && directories + files === 2 * pageKeys)
 
 function object16MiB(bucket: string, key: string): CommitObjectInput {
   const shard = 2 * MiB
@@ -77,7 +92,10 @@ async function lookupsPerSecond(catalog: Catalog, bucket: string): Promise<numbe
   return (readers * lookupsPerReader) / ((performance.now() - started) / 1000)
 }
 
-/** data/d00000/0000 .. (directories x 500 keys) and data/f0000000 .. (files): bulk, in SQL. */
+const dir = (i: number) => `data/e${String(i).padStart(5, '0')}/`
+const file = (i: number) => `data/e${String(i).padStart(5, '0')}x` // sorts right after dir(i)'s keys ('/' < 'x')
+
+/** dir(i) + 0000.. (childrenPerDirectory keys each) and file(i), for i < 1000: bulk, in SQL. */
 async function loadListingBucket(catalog: Catalog, bucket: string): Promise<number> {
   const sql = catalog.db.sql
   const started = performance.now()
@@ -89,27 +107,35 @@ async function loadListingBucket(catalog: Catalog, bucket: string): Promise<numb
       [bucket, from, from + count - 1],
     )
   const batch = 100_000
-  for (let i = 0; i < directories * childrenPerDirectory; i += batch) {
-    await insert(i, Math.min(batch, directories * childrenPerDirectory - i), `'data/d' || lpad((i / ${childrenPerDirectory})::text, 5, '0') || '/' || lpad((i % ${childrenPerDirectory})::text, 4, '0')`)
+  const children = directories * childrenPerDirectory
+  for (let i = 0; i < children; i += batch) {
+    await insert(i, Math.min(batch, children - i), `'data/e' || lpad((i / ${childrenPerDirectory})::text, 5, '0') || '/' || lpad((i % ${childrenPerDirectory})::text, 4, '0')`)
   }
-  for (let i = 0; i < files; i += batch) await insert(i, Math.min(batch, files - i), `'data/f' || lpad(i::text, 7, '0')`)
+  await insert(0, files, `'data/e' || lpad(i::text, 5, '0') || 'x'`)
   await sql.unsafe('VACUUM ANALYZE bucket_objects') // the steady state: visibility map set, statistics current
   return (performance.now() - started) / 1000
 }
 
-async function pageMs(catalog: Catalog, bucket: string, startAfter: string | undefined, expect: { prefixes: number; objects: number }): Promise<number[]> {
-  const samples: number[] = []
-  for (let run = 0; run < pageRuns; run++) {
-    const started = performance.now()
-    const page = await catalog.objects.list(bucket, { prefix: 'data/', delimiter: '/', maxKeys: 1000, ...(startAfter ? { startAfter } : {}) })
-    samples.push(performance.now() - started)
-    assert.equal(page.commonPrefixes.length, expect.prefixes)
-    assert.equal(page.objects.length, expect.objects)
-  }
-  return samples
+/** One delimited page of data/; checks it holds 500 prefixes and 500 keys, alternating. */
+async function timedPage(catalog: Catalog, bucket: string, firstIndex: number): Promise<number> {
+  const started = performance.now()
+  const page = await catalog.objects.list(bucket, {
+    prefix: 'data/',
+    delimiter: '/',
+    maxKeys: pageKeys,
+    ...(firstIndex > 0 ? { startAfter: file(firstIndex - 1) } : {}),
+  })
+  const elapsedMs = performance.now() - started
+  assert.equal(page.commonPrefixes.length, pageKeys / 2)
+  assert.equal(page.objects.length, pageKeys / 2)
+  assert.equal(page.commonPrefixes[0], dir(firstIndex))
+  assert.equal(page.objects[page.objects.length - 1]!.key, file(firstIndex + pageKeys / 2 - 1))
+  assert.equal(page.isTruncated, firstIndex === 0)
+  return elapsedMs
 }
 
 interface Result {
+  serverVersion: string
   commitsPerSecond: number
   lookupsPerSecond: number
   loadSeconds: number
@@ -122,6 +148,7 @@ interface Result {
 async function run(url: string): Promise<Result> {
   const catalog = await openCatalog(url, { connectionsMax: writers })
   try {
+    const [{ server_version: serverVersion }] = await catalog.db.sql`SHOW server_version`
     const bucket = `bench-${randomUUID().slice(0, 8)}`
     await catalog.buckets.create({ name: bucket, owner: 'bench' })
     // Warm up connections and plans.
@@ -132,19 +159,24 @@ async function run(url: string): Promise<Result> {
     const listed = `list-${randomUUID().slice(0, 8)}`
     await catalog.buckets.create({ name: listed, owner: 'bench' })
     const loadSeconds = await loadListingBucket(catalog, listed)
-    const prefixesOnFirst = Math.min(directories, 1000)
-    await pageMs(catalog, listed, undefined, { prefixes: prefixesOnFirst, objects: 1000 - prefixesOnFirst }) // warm-up
-    const first = await pageMs(catalog, listed, undefined, { prefixes: prefixesOnFirst, objects: 1000 - prefixesOnFirst })
-    const lastStart = `data/f${String(files - 1001).padStart(7, '0')}`
-    const last = await pageMs(catalog, listed, lastStart, { prefixes: 0, objects: 1000 })
+    const first: number[] = []
+    const last: number[] = []
     const flat: number[] = []
-    for (let i = 0; i < pageRuns; i++) {
+    for (let run = -1; run < pageRuns; run++) {
+      // Run -1 warms caches and plans; then first, last and flat pages take turns.
+      const firstMs = await timedPage(catalog, listed, 0)
+      const lastMs = await timedPage(catalog, listed, pageKeys / 2)
       const started = performance.now()
-      const page = await catalog.objects.list(listed, { prefix: 'data/f', maxKeys: 1000, startAfter: `data/f${String(files >> 1).padStart(7, '0')}` })
-      flat.push(performance.now() - started)
-      assert.equal(page.objects.length, 1000)
+      const page = await catalog.objects.list(listed, { prefix: 'data/', maxKeys: pageKeys, startAfter: dir(directories / 2) })
+      const flatMs = performance.now() - started
+      assert.equal(page.objects.length, pageKeys)
+      if (run < 0) continue
+      first.push(firstMs)
+      last.push(lastMs)
+      flat.push(flatMs)
     }
     return {
+      serverVersion: String(serverVersion).split(' ')[0]!,
       commitsPerSecond: commits,
       lookupsPerSecond: lookups,
       loadSeconds,
@@ -165,24 +197,29 @@ try {
 } finally {
   await postgresServer.stop()
 }
-const embedded = await startEmbeddedCatalog({ database: await PGlite.create() })
+const dataDir = mkdtempSync(join(tmpdir(), 'blobfs-bench-catalog-'))
 let pgliteResult: Result
 try {
-  pgliteResult = await run(embedded.url)
+  const embedded = await startEmbeddedCatalog({ dataDir })
+  try {
+    pgliteResult = await run(embedded.url)
+  } finally {
+    await embedded.stop()
+  }
 } finally {
-  await embedded.stop()
+  rmSync(dataDir, { recursive: true, force: true })
 }
 
-const rows: [string, keyof Result][] = [
+const rows: [string, Exclude<keyof Result, 'serverVersion'>][] = [
   ['object commits/s (8 writers, 12 chunk rows each)', 'commitsPerSecond'],
   ['point lookups/s (8 readers, object + 12 chunk rows)', 'lookupsPerSecond'],
-  [`list: first page, delimiter (ms, median of ${pageRuns})`, 'firstPageMs'],
-  [`list: last page, delimiter (ms, median of ${pageRuns})`, 'lastPageMs'],
-  ['list: page with a delimiter, first and last together (ms, median)', 'pageMs'],
-  ['list: mid-bucket page, no delimiter (ms, median)', 'flatPageMs'],
+  [`list, delimiter: first page, 500 prefixes + 500 keys (ms, median of ${pageRuns})`, 'firstPageMs'],
+  [`list, delimiter: last page, same make-up (ms, median of ${pageRuns})`, 'lastPageMs'],
+  ['list, delimiter: any page, first and last together (ms, median)', 'pageMs'],
+  ['list, no delimiter: 1,000 keys mid-bucket (ms, median)', 'flatPageMs'],
   [`bulk load of ${bucketKeys.toLocaleString('en')} keys (s)`, 'loadSeconds'],
 ]
-printTable(`Catalog (${bucketKeys.toLocaleString('en')}-key bucket${options.quick ? ', --quick' : ''})`, ['measure', 'PostgreSQL 15', 'PGlite (embedded)'], rows.map(([label, field]) => [label, postgresResult[field], pgliteResult[field]]))
+printTable(`Catalog (${bucketKeys.toLocaleString('en')}-key bucket${options.quick ? ', --quick' : ''})`, ['measure', `PostgreSQL ${postgresResult.serverVersion}`, `PGlite ${pgliteResult.serverVersion} (embedded, on disk)`], rows.map(([label, field]) => [label, postgresResult[field], pgliteResult[field]]))
 
 const figures: Figures = { bucket_keys: bucketKeys, writers, readers }
 for (const [name, result] of [['postgres', postgresResult], ['pglite', pgliteResult]] as const) {
@@ -194,4 +231,15 @@ for (const [name, result] of [['postgres', postgresResult], ['pglite', pgliteRes
   figures[`list_flat_page_ms_${name}`] = Number(result.flatPageMs.toFixed(2))
   figures[`bulk_load_s_${name}`] = Number(result.loadSeconds.toFixed(1))
 }
+const pageUnderTarget = postgresResult.pageMs < listPageMsTarget
+const lastNoSlower = postgresResult.lastPageMs <= postgresResult.firstPageMs * lastPageSlackRatio
+figures.list_page_ms_target = listPageMsTarget
+figures.list_page_target_met_postgres = pageUnderTarget ? 'yes' : 'no'
+figures.list_last_page_no_slower_postgres = lastNoSlower ? 'yes' : 'no'
+figures.list_last_page_no_slower_pglite = pgliteResult.lastPageMs <= pgliteResult.firstPageMs * lastPageSlackRatio ? 'yes' : 'no'
+console.log(
+  `\ntargets (PostgreSQL): page < ${listPageMsTarget} ms: ${pageUnderTarget ? 'met' : 'NOT met'} (${postgresResult.pageMs.toFixed(2)} ms); ` +
+    `last page no slower than the first (within ${lastPageSlackRatio}x): ${lastNoSlower ? 'met' : 'NOT met'} ` +
+    `(${postgresResult.lastPageMs.toFixed(2)} vs ${postgresResult.firstPageMs.toFixed(2)} ms)`,
+)
 emitJson(options, figures)
