@@ -36,6 +36,8 @@ export interface UploadRecord {
   scheme: SchemeName
   contentType: string
   userMetadata: Record<string, string>
+  /** Stored standard HTTP headers the completed object will carry. */
+  httpHeaders: Record<string, string>
   initiatedAt: Date
 }
 
@@ -54,6 +56,7 @@ export interface CreateUploadInput {
   scheme?: SchemeName
   contentType?: string
   userMetadata?: Record<string, string>
+  httpHeaders?: Record<string, string>
 }
 
 export interface CompleteUploadInput {
@@ -78,7 +81,7 @@ export interface CompleteUploadResult {
   unusedChunksQueued: number
 }
 
-const uploadColumns = 'u.upload_id, u.object_id, u.bucket_name, u.object_key, u.erasure_coding_scheme, u.content_type, u.user_metadata, u.initiated_at'
+const uploadColumns = 'u.upload_id, u.object_id, u.bucket_name, u.object_key, u.erasure_coding_scheme, u.content_type, u.user_metadata, u.http_headers, u.initiated_at'
 
 function uploadFromRow(row: Row): UploadRecord {
   return {
@@ -89,6 +92,7 @@ function uploadFromRow(row: Row): UploadRecord {
     scheme: row.erasure_coding_scheme,
     contentType: row.content_type,
     userMetadata: row.user_metadata ?? {},
+    httpHeaders: row.http_headers ?? {},
     initiatedAt: row.initiated_at,
   }
 }
@@ -134,8 +138,8 @@ export class Multipart {
     return this.db.tx(async (q) => {
       const buckets = await q`SELECT bucket_name FROM storage_buckets WHERE bucket_name = ${bucket}`
       if (buckets.length === 0) throw new BlobfsError('NoSuchBucket', `bucket ${bucket} does not exist`)
-      const rows = await q`INSERT INTO multipart_uploads AS u (upload_id, object_id, bucket_name, object_key, erasure_coding_scheme, content_type, user_metadata)
-        VALUES (${uploadId}, ${objectId}, ${bucket}, ${key}, ${scheme}, ${attributes.contentType}, ${q.json(attributes.userMetadata)})
+      const rows = await q`INSERT INTO multipart_uploads AS u (upload_id, object_id, bucket_name, object_key, erasure_coding_scheme, content_type, user_metadata, http_headers)
+        VALUES (${uploadId}, ${objectId}, ${bucket}, ${key}, ${scheme}, ${attributes.contentType}, ${q.json(attributes.userMetadata)}, ${q.json(attributes.httpHeaders)})
         RETURNING ${q.unsafe(uploadColumns)}`
       return uploadFromRow(rows[0]!)
     })
@@ -276,9 +280,9 @@ export class Multipart {
       })
       const [objects, unused] = await Promise.all([
         q`INSERT INTO bucket_objects AS o (object_id, bucket_name, object_key, size_bytes, etag, content_type, erasure_coding_scheme,
-            parts_count, checksum_crc32c, user_metadata)
+            parts_count, checksum_crc32c, user_metadata, http_headers)
           VALUES (${upload.objectId}, ${bucket}, ${key}, ${sizeBytes}, ${etag}, ${upload.contentType}, ${upload.scheme},
-            ${chosen.length}, ${crc}, ${q.json(upload.userMetadata)})
+            ${chosen.length}, ${crc}, ${q.json(upload.userMetadata)}, ${q.json(upload.httpHeaders)})
           RETURNING ${q.unsafe(objectColumns)}`.execute(),
         this.#queueUnusedParts(q, upload.objectId, chosenNumbers),
         ...batches(partRows, catalogRowsPerInsertMax).map(

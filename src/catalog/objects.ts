@@ -38,6 +38,7 @@ export interface ObjectsConfig {
 export interface AttributeChanges {
   posix?: PosixRecord
   userMetadata?: Record<string, string>
+  httpHeaders?: Record<string, string>
   contentType?: string
 }
 
@@ -171,9 +172,9 @@ export class Objects {
       const [rows] = await Promise.all([
         // The object row first: parts reference it (see the pipelining note in chunk-map.ts).
         q`INSERT INTO bucket_objects AS o (object_id, bucket_name, object_key, size_bytes, etag, content_type, erasure_coding_scheme,
-            inline_data, parts_count, checksum_crc32c, user_metadata, posix_mode, posix_uid, posix_gid, mtime_ns, ctime_ns, symlink_target)
+            inline_data, parts_count, checksum_crc32c, user_metadata, http_headers, posix_mode, posix_uid, posix_gid, mtime_ns, ctime_ns, symlink_target)
           VALUES (${objectId}, ${bucket}, ${key}, ${sizeBytes}, ${etag}, ${attributes.contentType}, ${scheme},
-            ${inline}, ${partsCount}, ${crc}, ${q.json(attributes.userMetadata)}, ${posix?.mode ?? null}, ${posix?.uid ?? null},
+            ${inline}, ${partsCount}, ${crc}, ${q.json(attributes.userMetadata)}, ${q.json(attributes.httpHeaders)}, ${posix?.mode ?? null}, ${posix?.uid ?? null},
             ${posix?.gid ?? null}, ${posix?.mtimeNs ?? null}, ${posix?.ctimeNs ?? null}, ${attributes.symlinkTarget})
           RETURNING ${q.unsafe(objectColumns)}`.execute(),
         'parts' in parts ? this.#insertParts(q, objectId, parts.parts) : Promise.resolve(),
@@ -307,17 +308,18 @@ export class Objects {
     })
   }
 
-  /** Changes POSIX attributes, user metadata or content type without a new version. */
+  /** Changes POSIX attributes, user metadata, stored HTTP headers or content type without a new version. */
   async setAttributes(bucket: string, key: string, changes: AttributeChanges, options: { ifObjectId?: string } = {}): Promise<ObjectRecord> {
     checkBucketName(bucket)
     const keyBytes = encodeKey(key)
     const posix = changes.posix === undefined ? undefined : checkPosix(changes.posix)
-    const checked = checkAttributes({ contentType: changes.contentType, userMetadata: changes.userMetadata })
+    const checked = checkAttributes({ contentType: changes.contentType, userMetadata: changes.userMetadata, httpHeaders: changes.httpHeaders })
     const ifObjectId = options.ifObjectId === undefined ? undefined : checkUuid(options.ifObjectId, 'ifObjectId')
     return this.db.tx(async (q) => {
       const rows = await q`UPDATE bucket_objects AS o SET updated_at = now()
           ${posix ? q`, posix_mode = ${posix.mode}, posix_uid = ${posix.uid}, posix_gid = ${posix.gid}, mtime_ns = ${posix.mtimeNs}, ctime_ns = ${posix.ctimeNs}` : q``}
           ${changes.userMetadata !== undefined ? q`, user_metadata = ${q.json(checked.userMetadata)}` : q``}
+          ${changes.httpHeaders !== undefined ? q`, http_headers = ${q.json(checked.httpHeaders)}` : q``}
           ${changes.contentType !== undefined ? q`, content_type = ${checked.contentType}` : q``}
         WHERE o.bucket_name = ${bucket} AND o.object_key = ${keyBytes} ${ifObjectId ? q`AND o.object_id = ${ifObjectId}` : q``}
         RETURNING ${q.unsafe(objectColumns)}`

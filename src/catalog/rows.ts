@@ -7,7 +7,7 @@ import type { BucketPolicy, BucketRecord, ObjectRecord, PosixRecord } from './ty
 
 /** Every bucket_objects column but inline_data, from alias `o`. */
 export const objectColumns = `o.object_id, o.bucket_name, o.object_key, o.size_bytes, o.etag, o.content_type,
-  o.erasure_coding_scheme, o.lifecycle_state, o.parts_count, o.checksum_crc32c, o.user_metadata,
+  o.erasure_coding_scheme, o.lifecycle_state, o.parts_count, o.checksum_crc32c, o.user_metadata, o.http_headers,
   o.posix_mode, o.posix_uid, o.posix_gid, o.mtime_ns, o.ctime_ns, o.symlink_target, o.created_at, o.updated_at`
 
 function posixOf(row: Row): PosixRecord | null {
@@ -30,6 +30,7 @@ export function objectFromRow(row: Row): ObjectRecord {
     etag: row.etag,
     contentType: row.content_type,
     userMetadata: row.user_metadata ?? {},
+    httpHeaders: row.http_headers ?? {},
     scheme: row.erasure_coding_scheme,
     lifecycleState: row.lifecycle_state,
     checksumCrc32c: row.checksum_crc32c === null ? null : toNumber(row.checksum_crc32c),

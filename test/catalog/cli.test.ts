@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { after, before, test } from 'node:test'
 import { openCatalog } from '../../src/catalog/catalog.ts'
+import { latestSchemaVersion, migrations } from '../../src/catalog/migrations.ts'
 import { startPostgres, type PostgresServer } from '../support/postgres-server.ts'
 
 const bin = join(import.meta.dirname, '..', '..', 'src', 'cli', 'bin.mjs')
@@ -26,7 +27,7 @@ test('catalog migrate applies the missing versions once, then has nothing to do'
   const url = await server.createDatabase()
   const first = blobfs('catalog', 'migrate', '--catalog', url)
   assert.equal(first.status, 0, first.stderr)
-  assert.match(first.stdout, /schema version 4 \(applied 1, 2, 3, 4\)/)
+  assert.ok(first.stdout.includes(`schema version ${latestSchemaVersion} (applied ${migrations.map((m) => m.version).join(', ')})`), first.stdout)
   const second = blobfs('catalog', 'migrate', '--catalog', url, '--json')
   assert.equal(second.status, 0, second.stderr)
   assert.deepEqual(JSON.parse(second.stdout.trim().split('\n').pop()!).applied, [])
@@ -35,7 +36,7 @@ test('catalog migrate applies the missing versions once, then has nothing to do'
   assert.match(unreachable.stderr, /CatalogUnavailable/)
   const help = blobfs('catalog', '--help')
   assert.match(help.stdout, /catalog migrate --catalog/)
-  assert.match(help.stdout, /Schema version of this build: 4/)
+  assert.ok(help.stdout.includes(`Schema version of this build: ${latestSchemaVersion}.`), help.stdout)
 })
 
 test('catalog serve runs a data directory\'s embedded catalog until SIGTERM; migrate works on it offline', async () => {

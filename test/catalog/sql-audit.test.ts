@@ -57,12 +57,12 @@ async function workload(catalog: Catalog): Promise<void> {
 
   const big = stripedObject(bucket, 'dir/big', 40 * MiB, { shape: { missing: [11] } })
   await catalog.objects.commit(big)
-  await catalog.objects.commit(inlineObject(bucket, 'dir/small'))
+  await catalog.objects.commit({ ...inlineObject(bucket, 'dir/small'), httpHeaders: { 'cache-control': 'no-cache' } })
   await catalog.objects.commit({ ...stripedObject(bucket, 'dir/big', 3 * MiB), ifMatchObjectId: big.objectId })
   await catalog.objects.get(bucket, 'dir/small')
   const found = await catalog.objects.lookup(bucket, 'dir/big', { offsetBytes: 0, lengthBytes: MiB })
   await catalog.objects.stripes(found!.object.objectId, { offsetBytes: 0, lengthBytes: MiB })
-  await catalog.objects.setAttributes(bucket, 'dir/small', { posix: { mode: 0o100644, uid: 1, gid: 1, mtimeNs: 1n, ctimeNs: 1n }, userMetadata: { a: 'b' }, contentType: 'text/plain' })
+  await catalog.objects.setAttributes(bucket, 'dir/small', { posix: { mode: 0o100644, uid: 1, gid: 1, mtimeNs: 1n, ctimeNs: 1n }, userMetadata: { a: 'b' }, httpHeaders: {}, contentType: 'text/plain' })
   await catalog.objects.list(bucket, { prefix: 'dir/', delimiter: '/', maxKeys: 1 })
   await catalog.objects.list(bucket, { startAfter: 'a' })
   await catalog.objects.rename(bucket, 'dir/small', 'dir/renamed', { ctimeNs: 2n })
@@ -70,7 +70,7 @@ async function workload(catalog: Catalog): Promise<void> {
   await catalog.objects.usage(bucket)
   await catalog.objects.usage()
 
-  const upload = await catalog.multipart.create({ bucket, key: 'mp', userMetadata: { x: 'y' } })
+  const upload = await catalog.multipart.create({ bucket, key: 'mp', userMetadata: { x: 'y' }, httpHeaders: { 'content-language': 'en' } })
   await catalog.multipart.get(upload.uploadId)
   const p1 = partInput(1, 5 * MiB)
   await catalog.multipart.recordPart(upload.uploadId, p1)
