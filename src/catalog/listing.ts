@@ -27,7 +27,7 @@ import {
   prefixEnd,
   startsWith,
 } from './keys.ts'
-import { objectColumns, objectFromRow } from './rows.ts'
+import { objectColumns, objectFromValues } from './rows.ts'
 import type { ListOptions, ListResult, ObjectRecord } from './types.ts'
 import { checkCount } from './validate.ts'
 
@@ -66,9 +66,9 @@ export async function listObjects(db: Db, bucket: string, options: ListOptions):
       ? Promise.resolve([])
       : delimiter === null
         ? db.read(
-            (q) => q`SELECT ${q.unsafe(objectColumns)} FROM bucket_objects o
+            (q) => q`SELECT o.object_key, ${q.unsafe(objectColumns)} FROM bucket_objects o
               WHERE o.bucket_name = ${bucket} AND o.object_key >= ${from} AND o.object_key < ${end}
-              ORDER BY o.object_key LIMIT ${maxKeys + 1}`,
+              ORDER BY o.object_key LIMIT ${maxKeys + 1}`.values(),
           )
         : db.read(
             (q) => q`WITH RECURSIVE walk (object_key, depth) AS (
@@ -96,26 +96,27 @@ export async function listObjects(db: Db, bucket: string, options: ListOptions):
               LEFT JOIN bucket_objects o ON o.bucket_name = ${bucket}
                 AND o.object_key = CASE WHEN position(${delimiter} IN substring(w.object_key FROM ${prefix.length + 1})) = 0 THEN w.object_key END
               WHERE w.object_key IS NOT NULL
-              ORDER BY w.depth`,
+              ORDER BY w.depth`.values(),
           ),
   ])
   if (exists.length === 0) throw new BlobfsError('NoSuchBucket', `bucket ${bucket} does not exist`)
   if (rows.length === 0) return emptyResult
 
+  // Rows are arrays (see objectFromValues): the walked key, then objectColumns (NULL for a common prefix).
   const objects: ObjectRecord[] = []
   const commonPrefixes: string[] = []
   let last: Buffer | null = null
   let entries = 0
   for (const row of rows) {
     if (entries === maxKeys) break
-    const key = (row.walked_key ?? row.object_key) as Buffer
+    const key = row[0] as Buffer
     const common = commonPrefixOf(key, prefix, delimiter)
     if (common !== null) {
       if (last !== null && last.equals(common)) continue // only possible in a non-delimited scan; kept for safety
       commonPrefixes.push(decodeKey(common))
       last = common
     } else {
-      objects.push(objectFromRow(row))
+      objects.push(objectFromValues(row, 1))
       last = key
     }
     entries++
