@@ -68,7 +68,6 @@ export function downloadRange(
     while (queue.length > 0) {
       const pieces = await queue.shift()!
       await refill()
-      // Each data column's verified bytes go out as they are: no copy into one buffer.
       for (const piece of pieces) yield piece
     }
     assert.equal(cursor, end)

@@ -150,9 +150,9 @@ export async function readStripeRange(
 }
 
 /**
- * Stripe bytes [offset, offset + length) as the verified pieces of each data column,
- * in order, without copying them into one buffer (a streaming reader sends them as
- * they are). Throws TooManyErasures rather than return wrong bytes.
+ * The same bytes as readStripeRange, as the verified pieces of the data chunks in
+ * order, uncopied: a streaming reader passes them on as they are, so a stripe costs
+ * its bytes once in memory, not twice (pieces + a joined copy).
  */
 export async function readStripePieces(
   context: ReadStripeContext,
@@ -162,14 +162,20 @@ export async function readStripePieces(
 ): Promise<Buffer[]> {
   const reader = new StripeReader(context, stripe)
   const pieces = dataPieces(stripe.lengthBytes, context.codec.dataShards, offsetBytes, lengthBytes)
-  const out = await Promise.all(
+  const bytes = await Promise.all(
     pieces.map(async (piece) => {
-      const bytes = await reader.piece(piece)
-      assert.equal(bytes.length, piece.lengthBytes)
-      return bytes
+      const got = await reader.piece(piece)
+      assert.equal(got.length, piece.lengthBytes)
+      return got
     }),
   )
-  return out
+  let covered = 0
+  for (const [i, piece] of pieces.entries()) {
+    assert.equal(piece.outputOffsetBytes, covered, 'pieces cover the range in order, without gaps')
+    covered += bytes[i]!.length
+  }
+  assert.equal(covered, lengthBytes)
+  return bytes
 }
 
 class StripeReader {
