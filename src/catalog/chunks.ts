@@ -182,6 +182,22 @@ export class ChunkMap {
   }
 
   /**
+   * Which of these chunk ids the chunk map places on `nodeId`. The GC asks per node:
+   * a writer that timed out on one node and stored the same chunk id on an
+   * alternate leaves a copy on the first node that nothing references there.
+   */
+  async referencedOn(nodeId: string, chunkIds: readonly string[]): Promise<Set<string>> {
+    checkName(nodeId, 'node id', 64)
+    const ids = chunkIds.map((id) => checkUuid(id, 'chunk id'))
+    if (ids.length === 0) return new Set()
+    if (ids.length > catalogRowsPerInsertMax * 10) throw invalid(`at most ${catalogRowsPerInsertMax * 10} chunk ids per call`)
+    const rows = await this.db.read(
+      (q) => q`SELECT chunk_id FROM object_chunks_allocation WHERE chunk_id = ANY(${ids}::UUID[]) AND storage_node_id = ${nodeId}`,
+    )
+    return new Set(rows.map((r) => r.chunk_id as string))
+  }
+
+  /**
    * Moves one chunk of a stripe to a copy on another node (drain): if the row
    * still holds `fromChunkId`, it now names the copy and the old chunk is queued
    * for deletion after the deletion delay (readers that already looked it up

@@ -5,7 +5,7 @@
 // writes the tombstones, and confirms them. The node's compaction then reclaims
 // the space. A worker that dies mid-batch loses its lease; the tasks come back.
 //
-// Safety: a chunk the chunk map still references is never deleted. Nothing queues
+// Safety: a chunk the chunk map still places on this node is never deleted. Nothing queues
 // such a chunk by design (rows leave the map in the transaction that queues them;
 // chunk ids are never reused), so finding one is a bug somewhere else: it is
 // logged, counted, and the task dropped — losing a tombstone only leaks space,
@@ -57,7 +57,7 @@ export class ChunkGc implements Worker {
     const { catalog, store, nodeId, log } = this.options
     const tasks = await catalog.deletions.claim({ owner: this.options.owner, leaseMs: this.settings.leaseMs, limit: this.settings.batchMax, nodeId })
     if (tasks.length === 0) return { state: 'idle', delayMs: this.settings.idleMs }
-    const referenced = await catalog.chunks.referenced(tasks.map((t) => t.chunkId))
+    const referenced = await catalog.chunks.referencedOn(nodeId, tasks.map((t) => t.chunkId))
     const done: DeletionTask[] = []
     await forEachLimit(tasks, this.settings.concurrency, async (task) => {
       if (referenced.has(task.chunkId)) {

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { test } from 'node:test'
+import { checksumTree } from '../../src/codec/checksum.ts'
 import { ChunkGc } from '../../src/repair/chunk-gc.ts'
 import { RateMeter } from '../../src/repair/gc-util.ts'
 import { forEachBackend } from '../catalog/harness.ts'
@@ -101,6 +102,15 @@ forEachBackend((backend) => {
     assert.equal(gc.status().referencedSkipped, 1)
     assert.equal(gc.status().deleted, 1)
     assert.ok(cluster.memory.chunkIds(nodeId).includes(chunkId), 'the referenced chunk is still there')
+    // The same id stored on another node (a timed-out write went to an alternate) is not referenced there: it goes.
+    const other = nodeIds.find((n) => n !== nodeId)!
+    const bytes = await cluster.memory.get(nodeId, chunkId)
+    await cluster.memory.put(other, chunkId, bytes, checksumTree(bytes))
+    await catalog.deletions.enqueue([{ nodeId: other, chunkId }], { delayMs: 0 })
+    const otherGc = gcFor(cluster, other)
+    await runUntilIdle(otherGc)
+    assert.deepEqual([otherGc.status().deleted, otherGc.status().referencedSkipped], [1, 0])
+    assert.ok(!cluster.memory.chunkIds(other).includes(chunkId) && cluster.memory.chunkIds(nodeId).includes(chunkId))
     assert.deepEqual(await catalog.deletions.stats(), { ready: 0, leased: 0, delayed: 0 }, 'the bogus task was dropped')
     const read = await cluster.objects.getObject(cluster.bucket, 'live')
     assert.ok(Buffer.concat(await read.body.toArray()).equals(data))
