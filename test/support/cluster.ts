@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
+import type { CatalogOptions } from '../../src/catalog/catalog.ts'
 import { openCluster, type Cluster } from '../../src/cli/cluster.ts'
 import type { ObjectStoreConfig } from '../../src/objects/config.ts'
 import { startPostgres, type PostgresServer } from './postgres-server.ts'
@@ -40,7 +41,7 @@ export interface TestCluster {
   nodes: TestNode[]
   root: string
   /** A client view of the cluster (catalog + membership + HTTP chunk store + object layer). */
-  open(config?: Partial<ObjectStoreConfig>): Promise<Cluster>
+  open(config?: Partial<ObjectStoreConfig>, catalogOptions?: CatalogOptions): Promise<Cluster>
   stop(): Promise<void>
 }
 
@@ -76,8 +77,8 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
       catalogUrl,
       nodes,
       root,
-      open: async (config = {}) => {
-        const cluster = await openCluster(catalogUrl, config)
+      open: async (config = {}, catalogOptions = {}) => {
+        const cluster = await openCluster(catalogUrl, config, catalogOptions)
         clients.push(cluster)
         return cluster
       },

@@ -7,7 +7,11 @@ import { units } from '../../limits.ts'
 import { configureLogging, logger } from '../../log.ts'
 import { openCatalog } from '../../catalog/catalog.ts'
 import { MemoryControlPlane, type NodeControlPlane } from '../../node/control-plane.ts'
+import type { Catalog } from '../../catalog/catalog.ts'
+import { parseDuration } from '../duration.ts'
+import { failAndExit } from '../exit.ts'
 import { CatalogControlPlane } from '../node-control-plane.ts'
+import { nodeGcConfig, startNodeGc, type NodeGcConfig } from '../node-gc.ts'
 import { nodeConfig, StorageNode } from '../../node/node.ts'
 
 interface NodeArgs {
@@ -23,6 +27,10 @@ interface NodeArgs {
   'compaction-dead-ratio': number
   'snapshot-interval-records'?: number
   'heartbeat-interval-ms'?: number
+  'multipart-idle': string
+  'orphan-grace': string
+  'gc-rate': number
+  'gc-interval-ms'?: number
   'log-level': string
 }
 
@@ -43,20 +51,40 @@ export function parseListen(text: string): { host: string; port: number } {
 }
 
 /** With --catalog the node registers, heartbeats and reports into it; without, it runs standalone. */
-export async function controlPlaneFor(catalogUrl: string | undefined): Promise<{ controlPlane: NodeControlPlane; close(): Promise<void> }> {
+export async function controlPlaneFor(catalogUrl: string | undefined): Promise<{ controlPlane: NodeControlPlane; catalog: Catalog | null; close(): Promise<void> }> {
   if (catalogUrl === undefined) {
-    logger('node').info('no --catalog: running standalone (registration, heartbeats and corrupt-chunk reports stay in memory)')
-    return { controlPlane: new MemoryControlPlane(), close: async () => {} }
+    logger('node').info('no --catalog: running standalone (registration, heartbeats and corrupt-chunk reports stay in memory; no GC)')
+    return { controlPlane: new MemoryControlPlane(), catalog: null, close: async () => {} }
   }
   const catalog = await openCatalog(catalogUrl)
-  return { controlPlane: new CatalogControlPlane(catalog), close: () => catalog.close() }
+  return { controlPlane: new CatalogControlPlane(catalog), catalog, close: () => catalog.close() }
+}
+
+/** The GC flags shared by `blobfs node` and `blobfs up` (which passes them on to its nodes). */
+export function gcOptions<T>(yargs: Argv<T>): Argv<T> {
+  return yargs
+    .option('multipart-idle', { type: 'string', default: '7d', describe: 'abort multipart uploads with no part received for this long (e.g. 7d, 36h)' })
+    .option('orphan-grace', { type: 'string', default: '24h', describe: 'delete chunks nothing references once they are this old; must exceed the longest upload (12h)' })
+    .option('gc-rate', { type: 'number', default: 500, describe: 'chunk deletions per second, per node' })
+    .option('gc-interval-ms', { type: 'number', hidden: true, describe: 'tests: milliseconds between multipart scans and inventory sweeps' })
+}
+
+/** GC flags -> the frozen GC configuration of a node. */
+export function gcConfigFrom(argv: { 'multipart-idle': string; 'orphan-grace': string; 'gc-rate': number; 'gc-interval-ms'?: number | undefined }): Readonly<NodeGcConfig> {
+  const intervalMs = argv['gc-interval-ms']
+  return nodeGcConfig({
+    multipartIdleMs: parseDuration(argv['multipart-idle'], '--multipart-idle'),
+    orphanGraceMs: parseDuration(argv['orphan-grace'], '--orphan-grace'),
+    deletesPerSecMax: argv['gc-rate'],
+    ...(intervalMs !== undefined ? { multipartIntervalMs: intervalMs, sweepIntervalMs: intervalMs, gcIdleMs: Math.min(intervalMs, 5_000) } : {}),
+  })
 }
 
 export const nodeCommand: CommandModule<object, NodeArgs> = {
   command: 'node',
   describe: 'run a storage node: chunks in block logs under --data, served over HTTP on --listen',
   builder: (yargs: Argv<object>) =>
-    yargs
+    gcOptions(yargs)
       .option('data', { type: 'string', demandOption: true, describe: 'directory holding the block logs, index snapshot and node id' })
       .option('listen', { type: 'string', default: '127.0.0.1:9101', describe: 'HOST:PORT for the chunk API (port 0 picks a free one)' })
       .option('rack', { type: 'string', default: 'default', describe: 'rack (failure domain) name, for placement' })
@@ -72,7 +100,8 @@ export const nodeCommand: CommandModule<object, NodeArgs> = {
       .option('log-level', { type: 'string', default: 'info', describe: 'pino log level' })
       .example('$0 node --data /srv/blobfs/n1 --listen 0.0.0.0:9101 --rack r1 --advertise http://10.0.0.7:9101', 'a production node')
       .example('$0 node --data ./n1 --listen 127.0.0.1:0 --rack r1 --block-size 64MiB', 'a small standalone node on a free port')
-      .example('$0 node --data /tmp/bench --sync none', 'benchmarks only: acknowledge before fdatasync') as unknown as Argv<NodeArgs>,
+      .example('$0 node --data /tmp/bench --sync none', 'benchmarks only: acknowledge before fdatasync')
+      .example('$0 node --data ./n1 --catalog postgres://db/blobfs --multipart-idle 2d --gc-rate 2000', 'abort uploads idle for 2 days; delete faster') as unknown as Argv<NodeArgs>,
   handler: async (argv) => {
     configureLogging({ level: argv['log-level'], name: 'blobfs-node' })
     const log = logger('node')
@@ -91,6 +120,12 @@ export const nodeCommand: CommandModule<object, NodeArgs> = {
       snapshotIntervalRecords: argv['snapshot-interval-records'],
       heartbeatIntervalMs: argv['heartbeat-interval-ms'],
     })
+    let gcConfig: Readonly<NodeGcConfig>
+    try {
+      gcConfig = gcConfigFrom(argv)
+    } catch (error) {
+      return failAndExit(error)
+    }
     const control = await controlPlaneFor(argv.catalog)
     const node = await StorageNode.start(config, {
       controlPlane: control.controlPlane,
@@ -100,12 +135,17 @@ export const nodeCommand: CommandModule<object, NodeArgs> = {
         process.exit(1)
       },
     })
+    const gc = control.catalog ? startNodeGc(node, control.catalog, gcConfig, log) : null
     let stopping = false
     const stop = (signal: string): void => {
       if (stopping) return
       stopping = true
       log.info({ signal }, 'stopping')
-      node.stop().then(control.close).then(
+      node
+        .stop()
+        .then(() => gc?.close())
+        .then(control.close)
+        .then(
         () => process.exit(0),
         (error: unknown) => {
           log.error({ err: error }, 'stop failed')
