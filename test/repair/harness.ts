@@ -30,14 +30,24 @@ export interface MemoryCluster {
   put(key: string, data: Buffer): Promise<void>
 }
 
-export async function memoryCluster(catalog: Catalog, options: { now?: () => number; candidates?: () => string[] } = {}): Promise<MemoryCluster> {
+export async function memoryCluster(
+  catalog: Catalog,
+  options: { now?: () => number; candidates?: () => string[]; dataShards?: number; parityShards?: number } = {},
+): Promise<MemoryCluster> {
   const memory = new MemoryChunkStore(nodeIds, options.now)
   const store = new FaultInjectingChunkStore(memory, 7)
   const objects = new ObjectStore({
     catalog,
     store,
     candidates: () => (options.candidates?.() ?? nodeIds).map((id) => ({ id, rack: rackOf(id), freeBytes: 1e12 })),
-    config: objectStoreConfig({ stripeSizeBytes, loadWindowBytes: 2 * stripeSizeBytes, hedgeAfterMs: 1000, getTimeoutMs: 5000 }),
+    config: objectStoreConfig({
+      stripeSizeBytes,
+      loadWindowBytes: 2 * stripeSizeBytes,
+      hedgeAfterMs: 1000,
+      getTimeoutMs: 5000,
+      ...(options.dataShards !== undefined ? { dataShards: options.dataShards } : {}),
+      ...(options.parityShards !== undefined ? { parityShards: options.parityShards } : {}),
+    }),
   })
   const bucket = bucketName('gc')
   await objects.createBucket(bucket, 'owner-gc')
