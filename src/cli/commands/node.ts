@@ -10,6 +10,7 @@ import { MemoryControlPlane, type NodeControlPlane } from '../../node/control-pl
 import type { Catalog } from '../../catalog/catalog.ts'
 import { parseDuration } from '../duration.ts'
 import { failAndExit } from '../exit.ts'
+import { nodeDrainCommand } from './drain.ts'
 import { CatalogControlPlane } from '../node-control-plane.ts'
 import { nodeGcConfig, startNodeGc, type NodeGcConfig } from '../node-gc.ts'
 import { nodeConfig, StorageNode } from '../../node/node.ts'
@@ -61,12 +62,13 @@ export async function controlPlaneFor(catalogUrl: string | undefined): Promise<{
 }
 
 /** The GC flags shared by `blobfs node` and `blobfs up` (which passes them on to its nodes). */
+// Every flag of `blobfs node` is `global: false`: they run a node, and `node drain` has its own.
 export function gcOptions<T>(yargs: Argv<T>): Argv<T> {
   return yargs
-    .option('multipart-idle', { type: 'string', default: '7d', describe: 'abort multipart uploads with no part received for this long (e.g. 7d, 36h)' })
-    .option('orphan-grace', { type: 'string', default: '24h', describe: 'delete chunks nothing references once they are this old; must exceed the longest upload (12h)' })
-    .option('gc-rate', { type: 'number', default: 500, describe: 'chunk deletions per second, per node' })
-    .option('gc-interval-ms', { type: 'number', hidden: true, describe: 'tests: milliseconds between multipart scans and inventory sweeps' })
+    .option('multipart-idle', { global: false, type: 'string', default: '7d', describe: 'abort multipart uploads with no part received for this long (e.g. 7d, 36h)' })
+    .option('orphan-grace', { global: false, type: 'string', default: '24h', describe: 'delete chunks nothing references once they are this old; must exceed the longest upload (12h)' })
+    .option('gc-rate', { global: false, type: 'number', default: 500, describe: 'chunk deletions per second, per node' })
+    .option('gc-interval-ms', { global: false, type: 'number', hidden: true, describe: 'tests: milliseconds between multipart scans and inventory sweeps' })
 }
 
 /** GC flags -> the frozen GC configuration of a node. */
@@ -82,26 +84,28 @@ export function gcConfigFrom(argv: { 'multipart-idle': string; 'orphan-grace': s
 
 export const nodeCommand: CommandModule<object, NodeArgs> = {
   command: 'node',
-  describe: 'run a storage node: chunks in block logs under --data, served over HTTP on --listen',
+  describe: 'run a storage node: chunks in block logs under --data, served over HTTP on --listen (or `node drain`)',
   builder: (yargs: Argv<object>) =>
     gcOptions(yargs)
-      .option('data', { type: 'string', demandOption: true, describe: 'directory holding the block logs, index snapshot and node id' })
-      .option('listen', { type: 'string', default: '127.0.0.1:9101', describe: 'HOST:PORT for the chunk API (port 0 picks a free one)' })
-      .option('rack', { type: 'string', default: 'default', describe: 'rack (failure domain) name, for placement' })
-      .option('catalog', { type: 'string', describe: 'catalog URL (postgres://...) to register and heartbeat with' })
-      .option('advertise', { type: 'string', describe: 'base URL clients should use, when it differs from --listen' })
-      .option('sync', { type: 'string', choices: ['fdatasync', 'none'], default: 'fdatasync', describe: 'fdatasync before acknowledging; none is for benchmarks only' })
-      .option('block-size', { type: 'string', default: '1GiB', describe: 'size of each pre-allocated block file' })
-      .option('scrub-rate', { type: 'number', default: 32, describe: 'scrubber read rate cap, MiB/s' })
-      .option('scrub-pass-days', { type: 'number', default: 7, describe: 'days a full scrub pass is spread over' })
-      .option('compaction-dead-ratio', { type: 'number', default: 0.5, describe: 'compact a block once this share of it is dead' })
-      .option('snapshot-interval-records', { type: 'number', hidden: true, describe: 'records between index snapshots' })
-      .option('heartbeat-interval-ms', { type: 'number', hidden: true, describe: 'milliseconds between heartbeats' })
-      .option('log-level', { type: 'string', default: 'info', describe: 'pino log level' })
+      .option('data', { global: false, type: 'string', demandOption: true, describe: 'directory holding the block logs, index snapshot and node id' })
+      .option('listen', { global: false, type: 'string', default: '127.0.0.1:9101', describe: 'HOST:PORT for the chunk API (port 0 picks a free one)' })
+      .option('rack', { global: false, type: 'string', default: 'default', describe: 'rack (failure domain) name, for placement' })
+      .option('catalog', { global: false, type: 'string', describe: 'catalog URL (postgres://...) to register and heartbeat with' })
+      .option('advertise', { global: false, type: 'string', describe: 'base URL clients should use, when it differs from --listen' })
+      .option('sync', { global: false, type: 'string', choices: ['fdatasync', 'none'], default: 'fdatasync', describe: 'fdatasync before acknowledging; none is for benchmarks only' })
+      .option('block-size', { global: false, type: 'string', default: '1GiB', describe: 'size of each pre-allocated block file' })
+      .option('scrub-rate', { global: false, type: 'number', default: 32, describe: 'scrubber read rate cap, MiB/s' })
+      .option('scrub-pass-days', { global: false, type: 'number', default: 7, describe: 'days a full scrub pass is spread over' })
+      .option('compaction-dead-ratio', { global: false, type: 'number', default: 0.5, describe: 'compact a block once this share of it is dead' })
+      .option('snapshot-interval-records', { global: false, type: 'number', hidden: true, describe: 'records between index snapshots' })
+      .option('heartbeat-interval-ms', { global: false, type: 'number', hidden: true, describe: 'milliseconds between heartbeats' })
+      .option('log-level', { global: false, type: 'string', default: 'info', describe: 'pino log level' })
       .example('$0 node --data /srv/blobfs/n1 --listen 0.0.0.0:9101 --rack r1 --advertise http://10.0.0.7:9101', 'a production node')
       .example('$0 node --data ./n1 --listen 127.0.0.1:0 --rack r1 --block-size 64MiB', 'a small standalone node on a free port')
       .example('$0 node --data /tmp/bench --sync none', 'benchmarks only: acknowledge before fdatasync')
-      .example('$0 node --data ./n1 --catalog postgres://db/blobfs --multipart-idle 2d --gc-rate 2000', 'abort uploads idle for 2 days; delete faster') as unknown as Argv<NodeArgs>,
+      .example('$0 node --data ./n1 --catalog postgres://db/blobfs --multipart-idle 2d --gc-rate 2000', 'abort uploads idle for 2 days; delete faster')
+      .example('$0 node drain NODE_ID', 'move every chunk off a node before removing it (see `blobfs node drain --help`)')
+      .command(nodeDrainCommand) as unknown as Argv<NodeArgs>,
   handler: async (argv) => {
     configureLogging({ level: argv['log-level'], name: 'blobfs-node' })
     const log = logger('node')
