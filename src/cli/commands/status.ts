@@ -47,9 +47,9 @@ export function formatStatus(report: StatusReport): string {
       : lacking.map(([n, count]) => (n === 0 ? `${count} queued with no chunk known lost` : `${count} lacking ${plural(n, 'chunk')}`)).join(', ') +
         (report.degraded.truncated ? ' (at least: counted from a bounded sample)' : '')
   lines.push(`degraded:  ${degradedText}`)
-  lines.push(`repair:    ${queue(report.repairBacklog)}; rate ${rate(report.repairRatePerSec, 'stripe')}`)
-  lines.push(`scrub:     slowest node ${percent(report.scrub.progressRatioMin)} through its pass, mean ${percent(report.scrub.progressRatioMean)}; ${report.scrub.passesMin ?? 0} full passes on every node (${report.scrub.nodesReporting} reporting)`)
-  lines.push(`gc:        deletions ${queue(report.deletionBacklog)}; rate ${rate(report.deletionRatePerSec, 'chunk')}`)
+  lines.push(`repair:    ${queue(report.repairBacklog)}; rate ${rate(report.repairRatePerSec, 'stripes')}`)
+  lines.push(`scrub:     slowest node ${percent(report.scrub.progressRatioMin)} through its pass, mean ${percent(report.scrub.progressRatioMean)}; passes completed by every node: ${report.scrub.passesMin ?? 0} (${report.scrub.nodesReporting} nodes reporting)`)
+  lines.push(`gc:        deletions ${queue(report.deletionBacklog)}; rate ${rate(report.deletionRatePerSec, 'chunks')}`)
   const capped = report.multipart.capped ? ' (at least)' : ''
   lines.push(`multipart: ${report.multipart.open} open, ${report.multipart.idle} idle longer than ${formatDuration(report.multipart.idleMs)} (aborted by the GC)${capped}`)
   const racks = new Map<string, StatusReport['nodes']>()
