@@ -112,6 +112,7 @@ export const chunkDeletionDelayMsDefault = 10 * 60_000 // readers of a replaced 
 export const multipartListPartsMax = 1000
 export const multipartListUploadsMax = 1000
 export const symlinkTargetBytesMax = 4096
+export const httpHeadersBytesMax = 8 * KiB // stored standard headers (Cache-Control, ...), names and values together
 // The embedded catalog (PGlite served over pglite-socket)
 export const embeddedConnectionsMax = 512
 export const embeddedSessionHoldMsMax = 30_000 // a client holding the single session this long is cut off

@@ -47,10 +47,10 @@ export class ChunkMap {
 
   /** A stripe's chunks and geometry, whether its object is committed or still a multipart upload; null if gone. */
   async stripe(key: StripeKey): Promise<StripeState | null> {
-    return this.stripeIn(this.db.sql, checkKey(key))
+    return this.#stripeIn(this.db.sql, checkKey(key))
   }
 
-  private async stripeIn(q: Queryable, key: StripeKey): Promise<StripeState | null> {
+  async #stripeIn(q: Queryable, key: StripeKey): Promise<StripeState | null> {
     const rows = await q`SELECT c.chunk_index, c.chunk_id, c.storage_node_id, c.length_bytes, c.checksum_crc32c,
         coalesce(o.erasure_coding_scheme, u.erasure_coding_scheme) AS scheme,
         coalesce(p.size_bytes, mp.size_bytes) AS part_size, coalesce(p.stripe_size_bytes, mp.stripe_size_bytes) AS stripe_size,
@@ -108,7 +108,7 @@ export class ChunkMap {
     return this.db.tx(async (q) => {
       await q`SELECT chunk_index FROM object_chunks_allocation
         WHERE object_id = ${stripeKey.objectId} AND part_index = ${stripeKey.partNumber} AND stripe_index = ${stripeKey.stripeIndex} FOR UPDATE`
-      const state = await this.stripeIn(q, stripeKey)
+      const state = await this.#stripeIn(q, stripeKey)
       if (state === null) {
         const chunksQueued = await queueChunks(q, chunks.map((c) => ({ nodeId: c.nodeId, chunkId: c.chunkId, objectId: stripeKey.objectId })), 'ORPHANED', 0)
         return { applied: false, chunksQueued }

@@ -207,13 +207,18 @@ export class ObjectStore implements ObjectLayer {
   // ---- multipart: each part is striped and its chunk rows recorded as it arrives;
   // completion is one catalog transaction that moves no bytes.
 
-  async createMultipartUpload(bucket: string, key: string, options: Pick<WriteOptions, 'contentType' | 'userMetadata'> = {}): Promise<MultipartUpload> {
+  async createMultipartUpload(
+    bucket: string,
+    key: string,
+    options: Pick<WriteOptions, 'contentType' | 'userMetadata' | 'httpHeaders'> = {},
+  ): Promise<MultipartUpload> {
     const upload = await this.catalog.multipart.create({
       bucket,
       key,
       scheme: this.scheme(),
       ...(options.contentType !== undefined ? { contentType: options.contentType } : {}),
       ...(options.userMetadata !== undefined ? { userMetadata: options.userMetadata } : {}),
+      ...(options.httpHeaders !== undefined ? { httpHeaders: options.httpHeaders } : {}),
     })
     return { uploadId: upload.uploadId, bucket: upload.bucket, key: upload.key, initiatedAt: upload.initiatedAt }
   }
@@ -353,6 +358,7 @@ export class ObjectStore implements ObjectLayer {
     return {
       ...(options.contentType !== undefined ? { contentType: options.contentType } : {}),
       ...(options.userMetadata !== undefined ? { userMetadata: options.userMetadata } : {}),
+      ...(options.httpHeaders !== undefined ? { httpHeaders: options.httpHeaders } : {}),
       ...(options.posix ? { posix: toPosixRecord(options.posix) } : {}),
       ...(options.symlinkTarget !== undefined ? { symlinkTarget: options.symlinkTarget } : {}),
     }
@@ -388,6 +394,7 @@ export function toObjectInfo(object: ObjectRecord): ObjectInfo {
     etag: object.etag,
     contentType: object.contentType,
     userMetadata: object.userMetadata,
+    httpHeaders: object.httpHeaders,
     lastModified: object.lastModified,
     checksumCrc32c,
     partsCount: object.partsCount,
