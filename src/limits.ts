@@ -154,3 +154,33 @@ assert.ok(fuseBlockCacheBytesDefault >= 2 * fuseReadaheadBytesDefault)
 assert.ok(fuseSpoolMemoryBytesPerFileDefault <= fuseSpoolMemoryBytesTotalDefault)
 assert.ok(fuseMaxReadBytes <= fuseBlockSizeBytesDefault)
 assert.ok(fuseOpTimeoutMsDefault < fuseTransferTimeoutMsDefault)
+
+// Garbage collection and drain (src/repair: chunk-gc, multipart-gc, inventory-sweep, drain).
+// The sweep's safety rests on one relation: a chunk nothing references is deleted
+// only once it is older than the orphan grace, and no writer commits a chunk older
+// than writeDurationMsMax (the object layer refuses the commit), so the grace must
+// exceed it. Multipart parts are referenced from the moment they are recorded.
+const hourMs = 3600_000
+export const writeDurationMsMax = 12 * hourMs // a PUT or part upload that takes longer is refused at commit
+export const orphanGraceMsDefault = 24 * hourMs // unreferenced chunks younger than this are left alone
+export const multipartIdleMsDefault = multipartIdleDaysDefault * 24 * hourMs
+export const chunkGcBatchMax = 64 // deletions one GC step claims
+export const chunkGcConcurrency = 8 // tombstones one node's GC has in flight
+export const chunkGcDeletesPerSecDefault = 500 // per node
+export const chunkGcLeaseMs = 60_000
+export const chunkGcRetryMsMax = 10 * 60_000 // backoff cap for a deletion that keeps failing
+export const gcIdleMsDefault = 5_000 // an idle GC worker looks again after this long
+export const multipartGcIntervalMsDefault = 10 * 60_000
+export const multipartGcBatchMax = 100 // sessions examined per step
+export const inventorySweepIntervalMsDefault = 6 * hourMs // one node's sweep starts this long after the previous one ended
+export const inventorySweepBatchChunks = 1000 // chunk ids per catalog lookup
+export const inventorySweepChunksPerSecDefault = 20_000
+export const drainConcurrencyDefault = 4 // stripes one drain moves at once
+export const drainPageChunks = 200 // chunk rows read per catalog page
+export const nodeHealthTimeoutMs = 2_000 // `blobfs status` asks every node, each bounded by this
+
+assert.ok(orphanGraceMsDefault > writeDurationMsMax)
+assert.ok(chunkGcBatchMax <= queueClaimBatchMax && multipartGcBatchMax <= multipartListUploadsMax)
+assert.ok(chunkGcLeaseMs <= queueLeaseMsMax && chunkGcRetryMsMax <= queueLeaseMsMax)
+assert.ok(inventorySweepBatchChunks <= catalogRowsPerInsertMax * 10)
+assert.ok(drainPageChunks <= catalogRowsPerInsertMax)

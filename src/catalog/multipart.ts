@@ -382,4 +382,49 @@ export class Multipart {
     )
     return rows.map(uploadFromRow)
   }
+
+  /**
+   * Aborts a session only if it is still idle — checked under the session's row
+   * lock in the same SERIALIZABLE transaction, so a part recorded after findIdle
+   * saw the session keeps it alive. Null when the session is gone or not idle.
+   */
+  async abortIdle(uploadId: string, idleMs: number): Promise<{ chunksQueued: number } | null> {
+    const id = checkUuid(uploadId, 'upload id')
+    const idle = checkCount(idleMs, 'idleMs', 0, Number.MAX_SAFE_INTEGER)
+    return this.db.tx(async (q) => {
+      const cutoff = q`now() - CAST(${idle} AS FLOAT8) * INTERVAL '1 millisecond'`
+      const sessions = await q`SELECT object_id, initiated_at < ${cutoff} AS old FROM multipart_uploads WHERE upload_id = ${id} FOR UPDATE`
+      if (sessions.length === 0 || sessions[0]!.old !== true) return null
+      const recent = await q`SELECT part_number FROM multipart_parts WHERE upload_id = ${id} AND uploaded_at >= ${cutoff} LIMIT 1`
+      if (recent.length > 0) return null
+      const [chunksQueued] = await Promise.all([
+        queueChunksOf(q, sessions[0]!.object_id as string, 'UPLOAD_ABORTED', 0),
+        q`DELETE FROM multipart_parts WHERE upload_id = ${id}`.execute(),
+        q`DELETE FROM multipart_uploads WHERE upload_id = ${id}`.execute(),
+      ])
+      return { chunksQueued }
+    })
+  }
+
+  /**
+   * Open sessions and idle ones (as findIdle counts them), each counted up to
+   * `countMax` (a bounded read for `blobfs status`; `capped` says a count stopped there).
+   */
+  async sessionStats(options: { idleMs: number; countMax: number }): Promise<{ open: number; idle: number; capped: boolean }> {
+    const idleMs = checkCount(options.idleMs, 'idleMs', 0, Number.MAX_SAFE_INTEGER)
+    const countMax = checkCount(options.countMax, 'countMax', 1, 1_000_000)
+    const [open, idle] = await Promise.all([
+      this.db.read((q) => q`SELECT CAST(count(*) AS INT8) AS n FROM (SELECT upload_id FROM multipart_uploads LIMIT ${countMax}) AS s`),
+      this.db.read(
+        (q) => q`SELECT CAST(count(*) AS INT8) AS n FROM (SELECT u.upload_id FROM multipart_uploads u
+            WHERE u.initiated_at < now() - CAST(${idleMs} AS FLOAT8) * INTERVAL '1 millisecond'
+              AND NOT EXISTS (SELECT 1 FROM multipart_parts p WHERE p.upload_id = u.upload_id
+                              AND p.uploaded_at >= now() - CAST(${idleMs} AS FLOAT8) * INTERVAL '1 millisecond')
+            LIMIT ${countMax}) AS s`,
+      ),
+    ])
+    const openCount = toNumber(open[0]!.n)
+    const idleCount = toNumber(idle[0]!.n)
+    return { open: openCount, idle: idleCount, capped: openCount >= countMax || idleCount >= countMax }
+  }
 }

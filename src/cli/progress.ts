@@ -47,3 +47,31 @@ export function humanBytes(bytes: number): string {
   }
   return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`
 }
+
+export interface CountProgress {
+  update(done: number, total: number, detail?: string): void
+  stop(): void
+}
+
+/** A bar over a count of items (chunks moved, stripes repaired), with a free-text tail. */
+export function countBar(label: string, unit: string, enabled = process.stderr.isTTY === true): CountProgress {
+  if (!enabled) return { update: () => {}, stop: () => {} }
+  const bar = new cliProgress.SingleBar(
+    { stream: process.stderr, format: `${label} [{bar}] {percentage}% | {value}/{total} ${unit} | ETA {eta_formatted} {detail}`, hideCursor: true },
+    cliProgress.Presets.shades_classic,
+  )
+  let started = false
+  return {
+    update(done, total, detail = '') {
+      if (!started) {
+        bar.start(Math.max(total, 1), done, { detail })
+        started = true
+      }
+      bar.setTotal(Math.max(total, 1))
+      bar.update(done, { detail })
+    },
+    stop: () => {
+      if (started) bar.stop()
+    },
+  }
+}

@@ -85,6 +85,10 @@ async function workload(catalog: Catalog): Promise<void> {
   const aborted = await catalog.multipart.create({ bucket, key: 'gone' })
   await catalog.multipart.recordPart(aborted.uploadId, partInput(1, MiB))
   await catalog.multipart.abort(aborted.uploadId)
+  const idle = await catalog.multipart.create({ bucket, key: 'idle' })
+  await catalog.multipart.recordPart(idle.uploadId, partInput(1, MiB))
+  await catalog.multipart.abortIdle(idle.uploadId, 0)
+  await catalog.multipart.sessionStats({ idleMs: 60_000, countMax: 100 })
 
   const node = `audit-node-${randomUUID()}`
   await catalog.nodes.heartbeat({ id: node, address: 'http://127.0.0.1:9', rack: 'r1', capacityBytes: 10, usedBytes: 1 })
@@ -116,6 +120,13 @@ async function workload(catalog: Catalog): Promise<void> {
   await catalog.chunks.replace(stripe, [{ chunkIndex: 0, chunkId: randomUUID(), nodeId: 'fresh', lengthBytes: state!.shardSizeBytes, root: 1 }])
   await catalog.chunks.onNode('node-1', { limit: 5 })
   await catalog.chunks.referenced(chunkIdsOf(big))
+  await catalog.chunks.referencedOn('node-1', chunkIdsOf(big))
+  await catalog.chunks.countOnNode('node-1')
+  await catalog.chunks.degradedSummary({ unavailableNodeIds: ['node-2'], rowsScanMax: 100 })
+  await catalog.chunks.degradedSummary({ unavailableNodeIds: [], rowsScanMax: 100 })
+  const current = (await catalog.chunks.stripe(stripe))!.chunks[1]!
+  await catalog.chunks.relocate(stripe, { chunkIndex: 1, fromChunkId: current.chunkId, to: { ...current, chunkId: randomUUID(), nodeId: 'moved' } })
+  await catalog.chunks.relocate(stripe, { chunkIndex: 1, fromChunkId: current.chunkId, to: { ...current, chunkId: randomUUID(), nodeId: 'moved' } }) // changed meanwhile
 
   await catalog.deletions.enqueue([{ nodeId: 'node-1', chunkId: randomUUID() }], { delayMs: 0 })
   const deletions = await catalog.deletions.claim({ owner: 'auditor', leaseMs: 60_000, limit: 3, nodeId: 'node-1' })
@@ -124,6 +135,8 @@ async function workload(catalog: Catalog): Promise<void> {
   await catalog.deletions.release(deletions[0]!, { retryAfterMs: 0, error: 'audit' })
   const [deletion] = await catalog.deletions.claim({ owner: 'auditor', leaseMs: 60_000, limit: 1, nodeId: 'node-1' })
   await catalog.deletions.complete(deletion!)
+  await catalog.deletions.enqueue([{ nodeId: 'node-1', chunkId: randomUUID() }, { nodeId: 'node-1', chunkId: randomUUID() }], { delayMs: 0 })
+  await catalog.deletions.completeMany(await catalog.deletions.claim({ owner: 'auditor', leaseMs: 60_000, limit: 5, nodeId: 'node-1' }))
   await catalog.deletions.stats({ nodeId: 'node-1' })
   await catalog.deletions.stats()
 

@@ -16,7 +16,7 @@ import { configureLogging, logger } from '../../log.ts'
 import { clusterFileName, dataDirDefault, type ClusterFile } from '../cluster.ts'
 import { failAndExit } from '../exit.ts'
 import { startChild, type Child } from '../supervisor.ts'
-import { parseListen, parseSize } from './node.ts'
+import { gcConfigFrom, gcOptions, parseListen, parseSize } from './node.ts'
 
 interface UpArgs {
   data: string
@@ -29,6 +29,10 @@ interface UpArgs {
   bucket: string
   'block-size': string
   sync: string
+  'multipart-idle': string
+  'orphan-grace': string
+  'gc-rate': number
+  'gc-interval-ms'?: number
   'log-level': string
 }
 
@@ -40,7 +44,7 @@ export const upCommand: CommandModule<object, UpArgs> = {
   command: 'up',
   describe: 'run a whole cluster on this machine: embedded catalog, storage nodes, S3 gateway, and optionally a FUSE mount',
   builder: (yargs) =>
-    yargs
+    gcOptions(yargs)
       .option('data', { type: 'string', default: dataDirDefault, describe: 'directory for the catalog, the nodes\' block logs and the logs' })
       .option('nodes', { type: 'number', default: 12, describe: 'storage node processes (RS(8,4) wants 12 for full redundancy)' })
       .option('racks', { type: 'number', default: 4, describe: 'racks the nodes are spread over (failure domains for placement)' })
@@ -71,6 +75,7 @@ async function runUp(argv: UpArgs): Promise<void> {
   if (!(argv.nodes >= 1 && argv.racks >= 1)) throw new BlobfsError('InvalidArgument', '--nodes and --racks must be at least 1')
   parseListen(argv.listen)
   parseSize(argv['block-size'])
+  gcConfigFrom(argv)
   const dataDir = resolve(argv.data)
   const logDir = join(dataDir, 'logs')
   mkdirSync(logDir, { recursive: true })
@@ -127,6 +132,10 @@ async function runUp(argv: UpArgs): Promise<void> {
             '--catalog', catalog.url,
             '--block-size', argv['block-size'],
             '--sync', argv.sync,
+            '--multipart-idle', argv['multipart-idle'],
+            '--orphan-grace', argv['orphan-grace'],
+            '--gc-rate', String(argv['gc-rate']),
+            ...(argv['gc-interval-ms'] !== undefined ? ['--gc-interval-ms', String(argv['gc-interval-ms'])] : []),
             '--log-level', argv['log-level'],
           ],
           ready: /"msg":"storage node listening"/,
