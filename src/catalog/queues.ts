@@ -277,6 +277,15 @@ export class RepairQueue {
     const rows = await this.db.read((q) => q`SELECT ${q.unsafe(statsColumns)} FROM repair_tasks`)
     return statsFromRow(rows[0]!)
   }
+
+  /** Tasks that failed at least once, most tried first (why a backlog does not shrink). */
+  async failing(options: { limit: number }): Promise<RepairTask[]> {
+    const limit = checkCount(options.limit, 'limit', 1, queueClaimBatchMax)
+    const rows = await this.db.read(
+      (q) => q`SELECT ${q.unsafe(repairColumns)} FROM repair_tasks WHERE last_error IS NOT NULL ORDER BY attempts DESC, enqueued_at LIMIT ${limit}`,
+    )
+    return rows.map(repairFromRow)
+  }
 }
 
 const deletionColumns = `storage_node_id, chunk_id, object_id, reason, attempts, lease_owner, lease_token, last_error, enqueued_at, available_at`

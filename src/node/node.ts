@@ -23,7 +23,7 @@ import {
   snapshotIntervalRecordsDefault,
 } from '../limits.ts'
 import type { Logger } from '../log.ts'
-import { WorkerRunner, type WorkerStatus } from '../worker.ts'
+import { WorkerRunner, type Worker, type WorkerStatus } from '../worker.ts'
 import { BlockStore, type RecoveryReport, type SyncMode } from './block-store.ts'
 import { Compactor } from './compactor.ts'
 import type { NodeControlPlane, NodeHeartbeat, NodeRegistration } from './control-plane.ts'
@@ -216,6 +216,19 @@ export class StorageNode {
     const wildcard = ['0.0.0.0', '::', ''].includes(this.config.listenHost)
     const host = wildcard ? hostname() : this.config.listenHost.includes(':') ? `[${this.config.listenHost}]` : this.config.listenHost
     this.url = this.config.advertiseUrl ?? `http://${host}:${port}`
+  }
+
+  /**
+   * Runs one more background worker in this process (repair, detection: assembled
+   * above src/node, which knows them only as Workers). It shows in /health and
+   * /metrics like the node's own, and stops with the node.
+   */
+  addWorker(worker: Worker): WorkerRunner {
+    assert.ok(!this.stopped, 'the node is stopped')
+    const runner = new WorkerRunner(worker, this.options.log.child({ worker: worker.name }))
+    this.runners.push(runner)
+    runner.start()
+    return runner
   }
 
   workerStatus(): WorkerStatus[] {

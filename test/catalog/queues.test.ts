@@ -133,6 +133,8 @@ forEachBackend((backend) => {
     const claimed = await catalog.repairs.claim({ owner: 'w', leaseMs: 60_000, limit: 100 })
     const leased = claimed.find((t) => t.stripeIndex === 0)!
     for (const task of claimed) if (task !== leased) assert.equal(await catalog.repairs.release(task, { retryAfterMs: 0, error: 'given back' }), true)
+    const failing = await catalog.repairs.failing({ limit: 10 })
+    assert.deepEqual(failing.map((t) => [t.stripeIndex, t.lastError]).sort(), [[1, 'given back'], [2, 'given back'], [3, 'given back']])
     await catalog.repairs.enqueue([{ ...stripe2, reason: 'CORRUPT' }]) // a read found rot in stripe 2 as well
     assert.equal(await catalog.repairs.dropUnneeded({ limit: 100 }), 0, 'both nodes are still down')
     await catalog.nodes.heartbeat({ id: 'd3', address: 'http://d3', rack: 'r', capacityBytes: 1, usedBytes: 0 })

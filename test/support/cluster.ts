@@ -25,6 +25,8 @@ export interface TestNode {
   kill(signal?: NodeJS.Signals): Promise<void>
   /** Starts the node again on its directory (new port); resolves when it listens. */
   start(): Promise<void>
+  /** Flags of this node only, added after the cluster's (set before start). */
+  extraArgs: string[]
 }
 
 export interface TestClusterOptions {
@@ -41,6 +43,8 @@ export interface TestCluster {
   root: string
   /** A client view of the cluster (catalog + membership + HTTP chunk store + object layer). */
   open(config?: Partial<ObjectStoreConfig>): Promise<Cluster>
+  /** Starts one more node (an empty directory) in `rack`; it joins `nodes`. */
+  addNode(rack: string, extraArgs?: string[]): Promise<TestNode>
   stop(): Promise<void>
 }
 
@@ -81,6 +85,14 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
         clients.push(cluster)
         return cluster
       },
+      addNode: async (rack, extraArgs = []) => {
+        const index = nodes.length
+        const node = testNode(index, rack, join(root, `node-${index}`), catalogUrl, options)
+        node.extraArgs = extraArgs
+        nodes.push(node)
+        await node.start()
+        return node
+      },
       stop,
     }
   } catch (error) {
@@ -97,6 +109,7 @@ function testNode(index: number, rack: string, dataDir: string, catalogUrl: stri
     id: '',
     url: '',
     process: null,
+    extraArgs: [],
     async kill(signal: NodeJS.Signals = 'SIGKILL') {
       const child = node.process
       if (!child || child.exitCode !== null || child.signalCode !== null) return
@@ -118,6 +131,7 @@ function testNode(index: number, rack: string, dataDir: string, catalogUrl: stri
           '--block-size', options.blockSize ?? '64MiB',
           '--heartbeat-interval-ms', '500',
           ...(options.nodeArgs ?? []),
+          ...node.extraArgs,
         ],
         { stdio: ['ignore', 'ignore', 'pipe'] },
       )

@@ -3,9 +3,11 @@
 // snapshot, so the next start is fast); a failed block log exits with status 1.
 import type { Argv, CommandModule } from 'yargs'
 import { BlobfsError } from '../../errors.ts'
-import { units } from '../../limits.ts'
+import { downTimeoutMsDefault, repairConcurrencyDefault, repairGraceMsDefault, repairLeaseMsDefault, repairRateBytesPerSecDefault, units } from '../../limits.ts'
 import { configureLogging, logger } from '../../log.ts'
-import { openCatalog } from '../../catalog/catalog.ts'
+import { openCatalog, type Catalog } from '../../catalog/catalog.ts'
+import { repairConfig } from '../../repair/repair-worker.ts'
+import { startNodeRepair } from '../node-repair.ts'
 import { MemoryControlPlane, type NodeControlPlane } from '../../node/control-plane.ts'
 import { CatalogControlPlane } from '../node-control-plane.ts'
 import { nodeConfig, StorageNode } from '../../node/node.ts'
@@ -23,6 +25,11 @@ interface NodeArgs {
   'compaction-dead-ratio': number
   'snapshot-interval-records'?: number
   'heartbeat-interval-ms'?: number
+  'down-timeout': string
+  'repair-grace': string
+  'repair-concurrency': number
+  'repair-rate': number
+  'repair-lease': string
   'log-level': string
 }
 
@@ -36,6 +43,22 @@ export function parseSize(text: string): number {
   return Math.round(Number(m[1]) * unit)
 }
 
+const durationUnits: Record<string, number> = { ms: 1, s: 1000, '': 1000, m: 60_000, min: 60_000, h: 3_600_000 }
+
+/** "500ms", "5s", "10m", "1h", "30" (seconds) -> milliseconds. */
+export function parseDuration(text: string, what = 'duration'): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|min|m|h|)$/i.exec(String(text).trim())
+  const unit = m ? durationUnits[m[2]!.toLowerCase()] : undefined
+  if (!m || unit === undefined) throw new BlobfsError('InvalidArgument', `${what} '${text}' is not a duration (e.g. 500ms, 5s, 10m, 1h)`)
+  return Math.round(Number(m[1]) * unit)
+}
+
+/** The repair and failure-detection flags shared by `blobfs node` and `blobfs up`. */
+export const repairOptionDefaults = {
+  downTimeout: `${downTimeoutMsDefault / 1000}s`,
+  repairGrace: `${repairGraceMsDefault / 1000}s`,
+} as const
+
 export function parseListen(text: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(text.trim())
   if (!m) throw new BlobfsError('InvalidArgument', `--listen '${text}' is not HOST:PORT`)
@@ -43,13 +66,13 @@ export function parseListen(text: string): { host: string; port: number } {
 }
 
 /** With --catalog the node registers, heartbeats and reports into it; without, it runs standalone. */
-export async function controlPlaneFor(catalogUrl: string | undefined): Promise<{ controlPlane: NodeControlPlane; close(): Promise<void> }> {
+export async function controlPlaneFor(catalogUrl: string | undefined): Promise<{ controlPlane: NodeControlPlane; catalog: Catalog | null; close(): Promise<void> }> {
   if (catalogUrl === undefined) {
-    logger('node').info('no --catalog: running standalone (registration, heartbeats and corrupt-chunk reports stay in memory)')
-    return { controlPlane: new MemoryControlPlane(), close: async () => {} }
+    logger('node').info('no --catalog: running standalone (registration, heartbeats and corrupt-chunk reports stay in memory; no repair)')
+    return { controlPlane: new MemoryControlPlane(), catalog: null, close: async () => {} }
   }
   const catalog = await openCatalog(catalogUrl)
-  return { controlPlane: new CatalogControlPlane(catalog), close: () => catalog.close() }
+  return { controlPlane: new CatalogControlPlane(catalog), catalog, close: () => catalog.close() }
 }
 
 export const nodeCommand: CommandModule<object, NodeArgs> = {
@@ -69,8 +92,14 @@ export const nodeCommand: CommandModule<object, NodeArgs> = {
       .option('compaction-dead-ratio', { type: 'number', default: 0.5, describe: 'compact a block once this share of it is dead' })
       .option('snapshot-interval-records', { type: 'number', hidden: true, describe: 'records between index snapshots' })
       .option('heartbeat-interval-ms', { type: 'number', hidden: true, describe: 'milliseconds between heartbeats' })
+      .option('down-timeout', { type: 'string', default: repairOptionDefaults.downTimeout, describe: 'a node silent this long is DOWN (production: 10m, so a reboot starts no repair)' })
+      .option('repair-grace', { type: 'string', default: repairOptionDefaults.repairGrace, describe: 'a DOWN node\'s stripes are queued for repair after this much longer' })
+      .option('repair-concurrency', { type: 'number', default: repairConcurrencyDefault, describe: 'stripes this node repairs at once (0: this node repairs nothing)' })
+      .option('repair-rate', { type: 'number', default: repairRateBytesPerSecDefault / units.MiB, describe: 'repair read+write rate cap of this node, MiB/s' })
+      .option('repair-lease', { type: 'string', default: `${repairLeaseMsDefault / 1000}s`, describe: 'how long a claimed repair task is held before another node may take it (extended while it works)' })
       .option('log-level', { type: 'string', default: 'info', describe: 'pino log level' })
-      .example('$0 node --data /srv/blobfs/n1 --listen 0.0.0.0:9101 --rack r1 --advertise http://10.0.0.7:9101', 'a production node')
+      .example('$0 node --data /srv/blobfs/n1 --listen 0.0.0.0:9101 --rack r1 --advertise http://10.0.0.7:9101 --catalog postgres://db/blobfs --down-timeout 10m --repair-grace 5m', 'a production node')
+      .example('$0 node --data ./n1 --catalog postgres://127.0.0.1:5432/blobfs --repair-concurrency 4 --repair-rate 200', 'repair faster on a node with spare network and disk')
       .example('$0 node --data ./n1 --listen 127.0.0.1:0 --rack r1 --block-size 64MiB', 'a small standalone node on a free port')
       .example('$0 node --data /tmp/bench --sync none', 'benchmarks only: acknowledge before fdatasync') as unknown as Argv<NodeArgs>,
   handler: async (argv) => {
@@ -91,6 +120,13 @@ export const nodeCommand: CommandModule<object, NodeArgs> = {
       snapshotIntervalRecords: argv['snapshot-interval-records'],
       heartbeatIntervalMs: argv['heartbeat-interval-ms'],
     })
+    const repair = repairConfig({
+      downTimeoutMs: parseDuration(argv['down-timeout'], '--down-timeout'),
+      repairGraceMs: parseDuration(argv['repair-grace'], '--repair-grace'),
+      concurrency: argv['repair-concurrency'],
+      rateBytesPerSec: argv['repair-rate'] * units.MiB,
+      leaseMs: parseDuration(argv['repair-lease'], '--repair-lease'),
+    })
     const control = await controlPlaneFor(argv.catalog)
     const node = await StorageNode.start(config, {
       controlPlane: control.controlPlane,
@@ -100,18 +136,23 @@ export const nodeCommand: CommandModule<object, NodeArgs> = {
         process.exit(1)
       },
     })
+    const durability = control.catalog ? await startNodeRepair({ catalog: control.catalog, node, config: repair, log }) : null
     let stopping = false
     const stop = (signal: string): void => {
       if (stopping) return
       stopping = true
       log.info({ signal }, 'stopping')
-      node.stop().then(control.close).then(
-        () => process.exit(0),
-        (error: unknown) => {
-          log.error({ err: error }, 'stop failed')
-          process.exit(1)
-        },
-      )
+      node
+        .stop()
+        .then(() => durability?.close())
+        .then(control.close)
+        .then(
+          () => process.exit(0),
+          (error: unknown) => {
+            log.error({ err: error }, 'stop failed')
+            process.exit(1)
+          },
+        )
     }
     process.on('SIGINT', () => stop('SIGINT'))
     process.on('SIGTERM', () => stop('SIGTERM'))
