@@ -274,9 +274,12 @@ export class RepairWorker implements Worker {
     const standing = (chunk: ChunkRecord) => nodes.get(chunk.nodeId)!.standing
 
     const rebuild = new Set<number>()
+    const holders = new Set<NodeId>()
     for (let i = 0; i < total; i++) {
       const chunk = byIndex.get(i)
       if (!chunk || standing(chunk) === 'lost' || standing(chunk) === 'draining') rebuild.add(i)
+      else if (holders.has(chunk.nodeId)) rebuild.add(i) // two chunks on one node: one node's loss would cost two; move one
+      else holders.add(chunk.nodeId)
     }
     // Sources, best first: healthy data chunks (a plain copy of the object's bytes), healthy parity, then
     // chunks being drained, then chunks on silent nodes (they may still answer).
@@ -379,7 +382,9 @@ export class RepairWorker implements Worker {
       await deleteQuietly(store, written)
       throw new LeaseLost('the lease ran out before the rows were swapped')
     }
-    const expected = new Map(written.map((c) => [c.chunkIndex, byIndex.get(c.chunkIndex)?.chunkId ?? null]))
+    // Planned on the whole stripe as read (placement excluded the nodes of every kept chunk), so the
+    // swap applies only if no row of the stripe changed meanwhile — not just the rows replaced.
+    const expected = new Map(Array.from({ length: total }, (_, i) => [i, byIndex.get(i)?.chunkId ?? null] as const))
     const swapped = await catalog.chunks.replace(task, written, { ifChunkIds: expected })
     if (!swapped.applied) {
       // The new chunks are queued for deletion by the catalog.

@@ -14,8 +14,8 @@ import type { ObjectStoreConfig } from '../../src/objects/config.ts'
 import { randomInt, seededRandom, type Random } from '../../src/random.ts'
 import type { TestCluster, TestNode } from '../support/cluster.ts'
 
-/** Heartbeats every 500 ms (the harness), DOWN after 2 s of silence, repair 1 s later. */
-export const fastRepairArgs = ['--down-timeout', '2s', '--repair-grace', '1s', '--repair-lease', '5s', '--repair-concurrency', '2']
+/** Heartbeats every 500 ms (the harness), DOWN after 2 s of silence, repair 1 s later; leases of 8 s survive a loaded machine. */
+export const fastRepairArgs = ['--down-timeout', '2s', '--repair-grace', '1s', '--repair-lease', '8s', '--repair-concurrency', '2']
 
 /** 1 MiB stripes of 128 KiB chunks: many stripes from a few MiB. */
 export const clientConfig: Partial<ObjectStoreConfig> = { stripeSizeBytes: 8 * 128 * 1024, loadWindowBytes: 16 * 1024 * 1024, hedgeAfterMs: 300, getTimeoutMs: 5_000, putTimeoutMs: 10_000 }
@@ -172,4 +172,32 @@ export function faultSeed(name: string): { seed: number; random: Random } {
   const seed = given !== undefined && given !== '' ? Number(given) >>> 0 : (Date.now() ^ (process.pid << 16)) >>> 0
   console.log(`# ${name}: seed ${seed} (replay with BLOBFS_FAULT_SEED=${seed})`)
   return { seed, random: seededRandom(seed) }
+}
+
+/** Scrub passes each running node has completed (from /health). */
+export async function scrubPasses(cluster: TestCluster): Promise<Map<string, number>> {
+  const out = new Map<string, number>()
+  for (const node of cluster.nodes.filter((n) => n.process !== null)) {
+    const health = (await (await fetch(`${node.url}/health`)).json()) as { workers: { name: string; detail: { passes?: number } }[] }
+    out.set(node.id, Number(health.workers.find((w) => w.name === 'scrub')?.detail.passes ?? 0))
+  }
+  return out
+}
+
+/** Starts a scrub pass on every running node and waits until each has completed one more. */
+export async function scrubEverywhere(cluster: TestCluster, timeoutMs: number): Promise<void> {
+  const before = await scrubPasses(cluster)
+  for (const node of cluster.nodes.filter((n) => n.process !== null)) {
+    const answer = await fetch(`${node.url}/v1/scrub`, { method: 'POST' })
+    assert.equal(answer.status, 202)
+  }
+  await waitFor('a scrub pass on every node', async () => {
+    const now = await scrubPasses(cluster)
+    return [...before].every(([id, passes]) => (now.get(id) ?? 0) >= passes + 1)
+  }, timeoutMs, 300)
+}
+
+export async function queueEmpty(catalog: Catalog): Promise<boolean> {
+  const stats = await catalog.repairs.stats()
+  return stats.ready + stats.leased + stats.delayed === 0
 }

@@ -3,8 +3,9 @@
 // the rack cap, each chunk holding exactly the bytes its row's checksum names, and
 // that losing m more nodes afterwards still reads every object back byte-identical.
 import assert from 'node:assert/strict'
-import { randomBytes } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import { test } from 'node:test'
+import { checksumTree } from '../../src/codec/checksum.ts'
 import { queuedDeletions } from '../catalog/fixtures.ts'
 import { forEachBackend } from '../catalog/harness.ts'
 import { assertChunksIntact, drain, nodeId, repairHarness, stripeSizeBytes } from './helpers.ts'
@@ -163,6 +164,28 @@ forEachBackend((backend) => {
     assert.equal(fast.status().chunksRebuilt, 1)
     assert.equal(slow.status().chunksRebuilt, 0)
     await assertChunksIntact(h, 'race')
+  })
+
+  test('a stripe with two chunks on one node gets one of them moved to a node of its own', async () => {
+    const catalog = await backend.freshCatalog()
+    const h = await repairHarness(catalog, 13, 4)
+    const data = randomBytes(stripeSizeBytes)
+    await h.put('dup', data)
+    const [stripe] = await h.stripes('dup')
+    const four = stripe!.chunks.find((c) => c.chunkIndex === 4)!
+    const five = stripe!.chunks.find((c) => c.chunkIndex === 5)!
+    // Chunk 5's bytes, stored again on chunk 4's node, and the row pointed there.
+    const bytes = await h.memory.get(five.nodeId, five.chunkId)
+    const moved = { ...five, chunkId: randomUUID(), nodeId: four.nodeId }
+    await h.memory.put(moved.nodeId, moved.chunkId, bytes, checksumTree(bytes))
+    const objectId = (await catalog.objects.get(h.bucket, 'dup'))!.objectId
+    assert.equal((await catalog.chunks.replace({ objectId, partNumber: 1, stripeIndex: 0 }, [moved])).applied, true)
+    await catalog.repairs.enqueue([{ objectId, partNumber: 1, stripeIndex: 0, reason: 'NODE_DOWN' }])
+    await drain(h.worker(), catalog)
+    const [after] = await h.stripes('dup')
+    assert.equal(new Set(after!.chunks.map((c) => c.nodeId)).size, 12, 'distinct nodes again')
+    await assertChunksIntact(h, 'dup')
+    assert.ok((await h.read('dup')).equals(data))
   })
 
   test('chunks on a DRAINING node move to other nodes and the bytes stay the same', async () => {
