@@ -184,3 +184,28 @@ assert.ok(chunkGcBatchMax <= queueClaimBatchMax && multipartGcBatchMax <= multip
 assert.ok(chunkGcLeaseMs <= queueLeaseMsMax && chunkGcRetryMsMax <= queueLeaseMsMax)
 assert.ok(inventorySweepBatchChunks <= catalogRowsPerInsertMax * 10)
 assert.ok(drainPageChunks <= catalogRowsPerInsertMax)
+// Durability (src/repair): failure detection and stripe repair on every node
+export const downTimeoutMsDefault = 60_000 // heartbeat older than this -> DOWN (production: 10 min, docs/operations.md)
+export const downTimeoutMsProduction = 10 * 60_000 // the documented production setting: a reboot does not start a repair storm
+export const repairGraceMsDefault = 60_000 // DOWN this much longer -> its chunks become repair tasks
+export const failureDetectIntervalMsMax = 5_000 // how often the detector looks at heartbeats (at most)
+export const downRescanIntervalMsMin = 30_000 // a node still DOWN is scanned again (chunks committed late), at least this far apart
+export const downRescanIntervalMsMax = 30 * 60_000
+export const repairLeaseMsDefault = 60_000 // a claimed task is held this long, extended while the work goes on
+export const repairLeaseMsMin = 1_000
+export const repairConcurrencyDefault = 2 // stripes one node repairs at once
+export const repairConcurrencyMax = 32
+export const repairRateBytesPerSecDefault = 64 * MiB // bytes a node's repair worker reads + writes per second
+export const repairIdleMsDefault = 2_000 // an empty queue is looked at again after this long
+export const repairRetryMsMin = 1_000 // a failed task waits this long, doubling per attempt...
+export const repairRetryMsMax = 60_000 // ...up to this
+export const repairScanBatchChunks = 500 // chunk rows of a DOWN node queued per detector step
+
+assert.ok(downTimeoutMsProduction >= downTimeoutMsDefault)
+assert.ok(repairLeaseMsMin <= repairLeaseMsDefault && repairLeaseMsDefault <= queueLeaseMsMax)
+assert.ok(repairConcurrencyDefault >= 1 && repairConcurrencyDefault <= repairConcurrencyMax && repairConcurrencyMax <= queueClaimBatchMax)
+assert.ok(repairRetryMsMin <= repairRetryMsMax && repairRetryMsMax <= queueLeaseMsMax)
+assert.ok(repairScanBatchChunks <= catalogRowsPerInsertMax)
+assert.ok(downRescanIntervalMsMin <= downRescanIntervalMsMax)
+// a repair reads k chunks and writes at least one: the rate must let one chunk through in well under a lease
+assert.ok((chunkSizeBytesDefault * (dataShardsDefault + 1)) / repairRateBytesPerSecDefault < repairLeaseMsDefault / 1000 / 3)

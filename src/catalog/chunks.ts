@@ -92,9 +92,23 @@ export class ChunkMap {
    * row; the chunk it replaces (if any) is queued for deletion. If the stripe no
    * longer exists (its object was replaced or deleted meanwhile), nothing changes
    * except that the new chunks are queued for deletion, and `applied` is false.
+   * With `ifChunkIds` (chunk index -> the chunk id the caller saw there, null for
+   * none), the same happens with `conflict` true when any of those rows changed:
+   * two repairs of one stripe never both apply.
    */
-  async replace(key: StripeKey, chunks: readonly ChunkRecord[]): Promise<{ applied: boolean; chunksQueued: number }> {
+  async replace(
+    key: StripeKey,
+    chunks: readonly ChunkRecord[],
+    options: { ifChunkIds?: ReadonlyMap<number, string | null> } = {},
+  ): Promise<{ applied: boolean; chunksQueued: number; conflict: boolean }> {
     const stripeKey = checkKey(key)
+    const expected = options.ifChunkIds
+    if (expected) {
+      for (const [index, id] of expected) {
+        checkCount(index, 'chunk index', 0, 254)
+        if (id !== null) checkUuid(id, 'expected chunk id')
+      }
+    }
     if (chunks.length === 0) throw invalid('replace needs at least one chunk')
     const seen = new Set<number>()
     for (const chunk of chunks) {
@@ -109,9 +123,16 @@ export class ChunkMap {
       await q`SELECT chunk_index FROM object_chunks_allocation
         WHERE object_id = ${stripeKey.objectId} AND part_index = ${stripeKey.partNumber} AND stripe_index = ${stripeKey.stripeIndex} FOR UPDATE`
       const state = await this.#stripeIn(q, stripeKey)
-      if (state === null) {
+      const orphan = async (conflict: boolean) => {
         const chunksQueued = await queueChunks(q, chunks.map((c) => ({ nodeId: c.nodeId, chunkId: c.chunkId, objectId: stripeKey.objectId })), 'ORPHANED', 0)
-        return { applied: false, chunksQueued }
+        return { applied: false, chunksQueued, conflict }
+      }
+      if (state === null) return orphan(false)
+      if (expected) {
+        // Another repair (a lease that ran out, a second report) changed the rows since
+        // they were read: this rebuild was planned on a stale view and is dropped.
+        const current = new Map(state.chunks.map((c) => [c.chunkIndex, c.chunkId]))
+        for (const [index, id] of expected) if ((current.get(index) ?? null) !== id) return orphan(true)
       }
       for (const chunk of chunks) {
         if (chunk.chunkIndex >= state.dataShards + state.parityShards) throw invalid(`chunk index ${chunk.chunkIndex} is outside ${state.scheme}`)
@@ -148,7 +169,7 @@ export class ChunkMap {
         'checksum_crc32c',
         'is_parity',
       )}`
-      return { applied: true, chunksQueued }
+      return { applied: true, chunksQueued, conflict: false }
     })
   }
 

@@ -194,6 +194,29 @@ export class RepairQueue {
     })
   }
 
+  /**
+   * Drops NODE_DOWN tasks that are no longer needed: not leased, and their stripe has
+   * no chunk on a node that is DOWN or gone from the registry (the node came back
+   * before repair reached it). At most `limit` per call; returns how many went.
+   * Tasks of any other reason (corruption, a degraded write) stay: they do not
+   * depend on a node's state.
+   */
+  async dropUnneeded(options: { limit: number }): Promise<number> {
+    const limit = checkCount(options.limit, 'limit', 1, catalogRowsPerInsertMax)
+    const rows = await this.db.tx(
+      (q) => q`DELETE FROM repair_tasks WHERE (object_id, part_index, stripe_index) IN (
+          SELECT t.object_id, t.part_index, t.stripe_index FROM repair_tasks t
+          WHERE t.reason = 'NODE_DOWN' AND t.lease_token IS NULL AND NOT EXISTS (
+            SELECT 1 FROM object_chunks_allocation c LEFT JOIN storage_nodes n ON n.node_id = c.storage_node_id
+            WHERE c.object_id = t.object_id AND c.part_index = t.part_index AND c.stripe_index = t.stripe_index
+              AND (n.node_id IS NULL OR n.state = 'DOWN'))
+          LIMIT ${limit})
+        AND reason = 'NODE_DOWN' AND lease_token IS NULL
+        RETURNING object_id`,
+    )
+    return rows.length
+  }
+
   /** Takes up to `limit` claimable tasks under a lease of `leaseMs`, oldest first. */
   async claim(options: ClaimOptions): Promise<RepairTask[]> {
     const { owner, leaseMs, limit } = checkClaim(options)
@@ -253,6 +276,15 @@ export class RepairQueue {
   async stats(): Promise<QueueStats> {
     const rows = await this.db.read((q) => q`SELECT ${q.unsafe(statsColumns)} FROM repair_tasks`)
     return statsFromRow(rows[0]!)
+  }
+
+  /** Tasks that failed at least once, most tried first (why a backlog does not shrink). */
+  async failing(options: { limit: number }): Promise<RepairTask[]> {
+    const limit = checkCount(options.limit, 'limit', 1, queueClaimBatchMax)
+    const rows = await this.db.read(
+      (q) => q`SELECT ${q.unsafe(repairColumns)} FROM repair_tasks WHERE last_error IS NOT NULL ORDER BY attempts DESC, enqueued_at LIMIT ${limit}`,
+    )
+    return rows.map(repairFromRow)
   }
 }
 

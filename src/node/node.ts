@@ -219,6 +219,19 @@ export class StorageNode {
     this.url = this.config.advertiseUrl ?? `http://${host}:${port}`
   }
 
+  /**
+   * Runs one more background worker in this process (repair, detection: assembled
+   * above src/node, which knows them only as Workers). It shows in /health and
+   * /metrics like the node's own, and stops with the node.
+   */
+  addWorker(worker: Worker): WorkerRunner {
+    assert.ok(!this.stopped, 'the node is stopped')
+    const runner = new WorkerRunner(worker, this.options.log.child({ worker: worker.name }))
+    this.runners.push(runner)
+    runner.start()
+    return runner
+  }
+
   workerStatus(): WorkerStatus[] {
     return [...this.runners, ...this.adopted].map((r) => r.status())
   }

@@ -26,6 +26,8 @@ export interface TestNode {
   kill(signal?: NodeJS.Signals): Promise<void>
   /** Starts the node again on its directory (new port); resolves when it listens. */
   start(): Promise<void>
+  /** Flags of this node only, added after the cluster's (set before start). */
+  extraArgs: string[]
 }
 
 export interface TestClusterOptions {
@@ -47,6 +49,8 @@ export interface TestCluster {
   root: string
   /** A client view of the cluster (catalog + membership + HTTP chunk store + object layer). */
   open(config?: Partial<ObjectStoreConfig>, catalogOptions?: CatalogOptions): Promise<Cluster>
+  /** Starts one more node (an empty directory) in `rack`; it joins `nodes`. */
+  addNode(rack: string, extraArgs?: string[]): Promise<TestNode>
   stop(): Promise<void>
 }
 
@@ -100,6 +104,14 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
         clients.push(cluster)
         return cluster
       },
+      addNode: async (rack, extraArgs = []) => {
+        const index = nodes.length
+        const node = testNode(index, rack, join(root, `node-${index}`), catalogUrl, options)
+        node.extraArgs = extraArgs
+        nodes.push(node)
+        await node.start()
+        return node
+      },
       stop,
     }
   } catch (error) {
@@ -116,6 +128,7 @@ function testNode(index: number, rack: string, dataDir: string, catalogUrl: stri
     id: '',
     url: '',
     process: null,
+    extraArgs: [],
     async kill(signal: NodeJS.Signals = 'SIGKILL') {
       const child = node.process
       if (!child || child.exitCode !== null || child.signalCode !== null) return
@@ -137,6 +150,7 @@ function testNode(index: number, rack: string, dataDir: string, catalogUrl: stri
           '--block-size', options.blockSize ?? '64MiB',
           '--heartbeat-interval-ms', '500',
           ...(options.nodeArgs ?? []),
+          ...node.extraArgs,
         ],
         { stdio: ['ignore', 'ignore', 'pipe'] },
       )

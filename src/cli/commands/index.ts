@@ -7,6 +7,7 @@ import { gatewayCommand } from './gateway.ts'
 import { keyCommand } from './key.ts'
 import { mountCommand, umountCommand } from './mount.ts'
 import { nodeCommand } from './node.ts'
+import { repairCommand } from './repair.ts'
 import { catCommand, cpCommand, lsCommand, rmCommand } from './objects.ts'
 import { selftestCommand } from './selftest.ts'
 import { statusCommand } from './status.ts'
@@ -23,6 +24,7 @@ export const commands: CommandModule<any, any>[] = [
   lsCommand,
   mountCommand,
   nodeCommand,
+  repairCommand,
   rmCommand,
   selftestCommand,
   statusCommand,

@@ -3,12 +3,14 @@
 // snapshot, so the next start is fast); a failed block log exits with status 1.
 import type { Argv, CommandModule } from 'yargs'
 import { BlobfsError } from '../../errors.ts'
-import { units } from '../../limits.ts'
+import { downTimeoutMsDefault, repairConcurrencyDefault, repairGraceMsDefault, repairLeaseMsDefault, repairRateBytesPerSecDefault, units } from '../../limits.ts'
 import { configureLogging, logger } from '../../log.ts'
-import { openCatalog } from '../../catalog/catalog.ts'
+import { openCatalog, type Catalog } from '../../catalog/catalog.ts'
+import { repairConfig } from '../../repair/repair-worker.ts'
+import { startNodeRepair } from '../node-repair.ts'
 import { MemoryControlPlane, type NodeControlPlane } from '../../node/control-plane.ts'
-import type { Catalog } from '../../catalog/catalog.ts'
 import { parseDuration } from '../duration.ts'
+export { parseDuration } from '../duration.ts'
 import { failAndExit } from '../exit.ts'
 import { nodeDrainCommand } from './drain.ts'
 import { CatalogControlPlane } from '../node-control-plane.ts'
@@ -32,6 +34,11 @@ interface NodeArgs {
   'orphan-grace': string
   'gc-rate': number
   'gc-interval-ms'?: number
+  'down-timeout': string
+  'repair-grace': string
+  'repair-concurrency': number
+  'repair-rate': number
+  'repair-lease': string
   'log-level': string
 }
 
@@ -45,6 +52,12 @@ export function parseSize(text: string): number {
   return Math.round(Number(m[1]) * unit)
 }
 
+/** The repair and failure-detection flags shared by `blobfs node` and `blobfs up`. */
+export const repairOptionDefaults = {
+  downTimeout: `${downTimeoutMsDefault / 1000}s`,
+  repairGrace: `${repairGraceMsDefault / 1000}s`,
+} as const
+
 export function parseListen(text: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(text.trim())
   if (!m) throw new BlobfsError('InvalidArgument', `--listen '${text}' is not HOST:PORT`)
@@ -54,7 +67,7 @@ export function parseListen(text: string): { host: string; port: number } {
 /** With --catalog the node registers, heartbeats and reports into it; without, it runs standalone. */
 export async function controlPlaneFor(catalogUrl: string | undefined): Promise<{ controlPlane: NodeControlPlane; catalog: Catalog | null; close(): Promise<void> }> {
   if (catalogUrl === undefined) {
-    logger('node').info('no --catalog: running standalone (registration, heartbeats and corrupt-chunk reports stay in memory; no GC)')
+    logger('node').info('no --catalog: running standalone (registration, heartbeats and corrupt-chunk reports stay in memory; no GC, no repair)')
     return { controlPlane: new MemoryControlPlane(), catalog: null, close: async () => {} }
   }
   const catalog = await openCatalog(catalogUrl)
@@ -99,8 +112,14 @@ export const nodeCommand: CommandModule<object, NodeArgs> = {
       .option('compaction-dead-ratio', { global: false, type: 'number', default: 0.5, describe: 'compact a block once this share of it is dead' })
       .option('snapshot-interval-records', { global: false, type: 'number', hidden: true, describe: 'records between index snapshots' })
       .option('heartbeat-interval-ms', { global: false, type: 'number', hidden: true, describe: 'milliseconds between heartbeats' })
+      .option('down-timeout', { global: false, type: 'string', default: repairOptionDefaults.downTimeout, describe: 'a node silent this long is DOWN (production: 10m, so a reboot starts no repair)' })
+      .option('repair-grace', { global: false, type: 'string', default: repairOptionDefaults.repairGrace, describe: 'a DOWN node\'s stripes are queued for repair after this much longer' })
+      .option('repair-concurrency', { global: false, type: 'number', default: repairConcurrencyDefault, describe: 'stripes this node repairs at once (0: this node repairs nothing)' })
+      .option('repair-rate', { global: false, type: 'number', default: repairRateBytesPerSecDefault / units.MiB, describe: 'repair read+write rate cap of this node, MiB/s' })
+      .option('repair-lease', { global: false, type: 'string', default: `${repairLeaseMsDefault / 1000}s`, describe: 'how long a claimed repair task is held before another node may take it (extended while it works)' })
       .option('log-level', { global: false, type: 'string', default: 'info', describe: 'pino log level' })
       .example('$0 node --data /srv/blobfs/n1 --listen 0.0.0.0:9101 --rack r1 --advertise http://10.0.0.7:9101', 'a production node')
+      .example('$0 node --data ./n1 --catalog postgres://127.0.0.1:5432/blobfs --repair-concurrency 4 --repair-rate 200', 'repair faster on a node with spare network and disk')
       .example('$0 node --data ./n1 --listen 127.0.0.1:0 --rack r1 --block-size 64MiB', 'a small standalone node on a free port')
       .example('$0 node --data /tmp/bench --sync none', 'benchmarks only: acknowledge before fdatasync')
       .example('$0 node --data ./n1 --catalog postgres://db/blobfs --multipart-idle 2d --gc-rate 2000', 'abort uploads idle for 2 days; delete faster')
@@ -125,8 +144,16 @@ export const nodeCommand: CommandModule<object, NodeArgs> = {
       heartbeatIntervalMs: argv['heartbeat-interval-ms'],
     })
     let gcConfig: Readonly<NodeGcConfig>
+    let repair: ReturnType<typeof repairConfig>
     try {
       gcConfig = gcConfigFrom(argv)
+      repair = repairConfig({
+        downTimeoutMs: parseDuration(argv['down-timeout'], '--down-timeout'),
+        repairGraceMs: parseDuration(argv['repair-grace'], '--repair-grace'),
+        concurrency: argv['repair-concurrency'],
+        rateBytesPerSec: argv['repair-rate'] * units.MiB,
+        leaseMs: parseDuration(argv['repair-lease'], '--repair-lease'),
+      })
     } catch (error) {
       return failAndExit(error)
     }
@@ -140,6 +167,7 @@ export const nodeCommand: CommandModule<object, NodeArgs> = {
       },
     })
     const gc = control.catalog ? startNodeGc(node, control.catalog, gcConfig, log) : null
+    const durability = control.catalog ? await startNodeRepair({ catalog: control.catalog, node, config: repair, log }) : null
     let stopping = false
     const stop = (signal: string): void => {
       if (stopping) return
@@ -148,6 +176,7 @@ export const nodeCommand: CommandModule<object, NodeArgs> = {
       node
         .stop()
         .then(() => gc?.close())
+        .then(() => durability?.close())
         .then(control.close)
         .then(
         () => process.exit(0),
