@@ -137,7 +137,10 @@ async function backendCpuMs(catalog: Catalog, external: boolean): Promise<number
 
 interface PageCost {
   wallMs: number
-  cpuMs: number
+  /** This process (for PGlite: client and embedded server). */
+  clientCpuMs: number
+  /** The PostgreSQL backends (0 for PGlite). */
+  serverCpuMs: number
 }
 
 async function costOf(catalog: Catalog, external: boolean, call: () => Promise<void>): Promise<PageCost> {
@@ -148,7 +151,7 @@ async function costOf(catalog: Catalog, external: boolean, call: () => Promise<v
   const wallMs = performance.now() - started
   const client = process.cpuUsage(clientBefore)
   const serverMs = (await backendCpuMs(catalog, external)) - serverBefore
-  return { wallMs, cpuMs: (client.user + client.system) / 1000 + serverMs }
+  return { wallMs, clientCpuMs: (client.user + client.system) / 1000, serverCpuMs: serverMs }
 }
 
 /** One delimited page of data/; checks it holds 500 prefixes and 500 keys, alternating. */
@@ -175,6 +178,8 @@ interface Result {
   lastPageMs: number
   /** CPU ms per delimited page, client + server, mean over first and last pages. */
   pageCpuMs: number
+  pageClientCpuMs: number
+  pageServerCpuMs: number
   flatPageCpuMs: number
   pageMs: number
   flatPageMs: number
@@ -211,7 +216,8 @@ async function run(url: string, external: boolean): Promise<Result> {
       flat.push(flatCost)
     }
     const wall = (costs: PageCost[]) => costs.map((c) => c.wallMs)
-    const meanCpu = (costs: PageCost[]) => costs.reduce((sum, c) => sum + c.cpuMs, 0) / costs.length
+    const mean = (costs: PageCost[], of: (c: PageCost) => number) => costs.reduce((sum, c) => sum + of(c), 0) / costs.length
+    const meanCpu = (costs: PageCost[]) => mean(costs, (c) => c.clientCpuMs + c.serverCpuMs)
     return {
       serverVersion: String(serverVersion).split(' ')[0]!,
       commitsPerSecond: commits,
@@ -222,6 +228,8 @@ async function run(url: string, external: boolean): Promise<Result> {
       pageMs: median(wall([...first, ...last])),
       flatPageMs: median(wall(flat)),
       pageCpuMs: meanCpu([...first, ...last]),
+      pageClientCpuMs: mean([...first, ...last], (c) => c.clientCpuMs),
+      pageServerCpuMs: mean([...first, ...last], (c) => c.serverCpuMs),
       flatPageCpuMs: meanCpu(flat),
     }
   } finally {
@@ -257,6 +265,8 @@ const rows: [string, Exclude<keyof Result, 'serverVersion'>][] = [
   ['list, delimiter: any page, first and last together (ms, median)', 'pageMs'],
   ['list, no delimiter: 1,000 keys mid-bucket (ms, median)', 'flatPageMs'],
   ['list, delimiter: CPU per page, client + server (ms, mean)', 'pageCpuMs'],
+  ['  of which this process (PGlite: client and server) (ms)', 'pageClientCpuMs'],
+  ['  of which PostgreSQL backends (ms)', 'pageServerCpuMs'],
   ['list, no delimiter: CPU per page, client + server (ms, mean)', 'flatPageCpuMs'],
   [`bulk load of ${bucketKeys.toLocaleString('en')} keys (s)`, 'loadSeconds'],
 ]
@@ -271,6 +281,8 @@ for (const [name, result] of [['postgres', postgresResult], ['pglite', pgliteRes
   figures[`list_last_page_ms_${name}`] = Number(result.lastPageMs.toFixed(2))
   figures[`list_flat_page_ms_${name}`] = Number(result.flatPageMs.toFixed(2))
   figures[`list_page_cpu_ms_${name}`] = Number(result.pageCpuMs.toFixed(2))
+  figures[`list_page_client_cpu_ms_${name}`] = Number(result.pageClientCpuMs.toFixed(2))
+  figures[`list_page_server_cpu_ms_${name}`] = Number(result.pageServerCpuMs.toFixed(2))
   figures[`list_flat_page_cpu_ms_${name}`] = Number(result.flatPageCpuMs.toFixed(2))
   figures[`bulk_load_s_${name}`] = Number(result.loadSeconds.toFixed(1))
 }
