@@ -35,6 +35,8 @@ export interface TestClusterOptions {
   blockSize?: string
   /** Extra `blobfs node` flags. */
   nodeArgs?: string[]
+  /** How long one node may take to start (default 60 s; benchmarks on a busy machine need more). */
+  startTimeoutMs?: number
 }
 
 export interface TestCluster {
@@ -140,7 +142,8 @@ function testNode(index: number, rack: string, dataDir: string, catalogUrl: stri
       node.process = child
       const log: string[] = []
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`node ${index} did not start in ${nodeStartTimeoutMs} ms:\n${log.join('\n')}`)), nodeStartTimeoutMs)
+        const timeoutMs = options.startTimeoutMs ?? nodeStartTimeoutMs
+        const timer = setTimeout(() => reject(new Error(`node ${index} did not start in ${timeoutMs} ms:\n${log.join('\n')}`)), timeoutMs)
         child.once('exit', (code, signal) => {
           clearTimeout(timer)
           reject(new Error(`node ${index} exited (${code ?? signal}) while starting:\n${log.join('\n')}`))

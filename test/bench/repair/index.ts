@@ -53,6 +53,7 @@ async function repairRounds(): Promise<(string | number)[][]> {
     nodes: 13,
     racks: 4,
     blockSize: '256MiB',
+    startTimeoutMs: 600_000,
     nodeArgs: ['--down-timeout', '1s', '--repair-grace', '0s', '--repair-concurrency', '0', '--scrub-rate', '1'],
   })
   const rows: (string | number)[][] = []
