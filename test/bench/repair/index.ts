@@ -101,7 +101,8 @@ async function repairRounds(): Promise<(string | number)[][]> {
       for (;;) {
         const s = await client.catalog.repairs.stats()
         if (queuedAt === 0 && s.ready + s.leased + s.delayed > 0) queuedAt = performance.now()
-        if (queuedAt > 0 && s.ready + s.leased + s.delayed === 0) break
+        const onVictim = await sql`SELECT count(*)::int AS n FROM object_chunks_allocation WHERE storage_node_id = ${victim.id}`
+        if (queuedAt > 0 && s.ready + s.leased + s.delayed === 0 && onVictim[0]!.n === 0) break
         assert.ok(performance.now() - killedAt < 3_600_000, 'repair finished within an hour')
         await sleep(queuedAt === 0 ? 50 : 250)
       }
