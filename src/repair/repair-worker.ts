@@ -164,6 +164,9 @@ export class RepairWorker implements Worker {
     if (config.concurrency === 0) return { state: 'idle', delayMs: 60_000 }
     const tasks = await catalog.repairs.claim({ owner: this.options.owner, leaseMs: config.leaseMs, limit: config.concurrency })
     if (tasks.length === 0) return { state: 'idle', delayMs: config.idleMs }
+    // Judge nodes on a view at least as new as the tasks: a view from before a node's grace ran out
+    // would call its chunks healthy and drop the very tasks queued for them.
+    await this.options.refreshNodes?.().catch((error: unknown) => this.options.log.warn({ err: error }, 'could not reload the node registry; using the last view'))
     await Promise.all(tasks.map((task) => this.run(task, signal)))
     return { state: 'busy' }
   }

@@ -14,8 +14,8 @@ import type { ObjectStoreConfig } from '../../src/objects/config.ts'
 import { randomInt, seededRandom, type Random } from '../../src/random.ts'
 import type { TestCluster, TestNode } from '../support/cluster.ts'
 
-/** Heartbeats every 500 ms (the harness), DOWN after 2 s of silence, repair 1 s later; leases of 8 s survive a loaded machine. */
-export const fastRepairArgs = ['--down-timeout', '2s', '--repair-grace', '1s', '--repair-lease', '8s', '--repair-concurrency', '2']
+/** Heartbeats every 500 ms (the harness), DOWN after 3 s of silence, repair 1 s later; leases of 8 s survive a loaded machine. */
+export const fastRepairArgs = ['--down-timeout', '3s', '--repair-grace', '1s', '--repair-lease', '8s', '--repair-concurrency', '2']
 
 /** 1 MiB stripes of 128 KiB chunks: many stripes from a few MiB. */
 export const clientConfig: Partial<ObjectStoreConfig> = { stripeSizeBytes: 8 * 128 * 1024, loadWindowBytes: 16 * 1024 * 1024, hedgeAfterMs: 300, getTimeoutMs: 5_000, putTimeoutMs: 10_000 }

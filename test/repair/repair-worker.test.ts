@@ -8,7 +8,8 @@ import { test } from 'node:test'
 import { checksumTree } from '../../src/codec/checksum.ts'
 import { queuedDeletions } from '../catalog/fixtures.ts'
 import { forEachBackend } from '../catalog/harness.ts'
-import { assertChunksIntact, drain, nodeId, repairHarness, stripeSizeBytes } from './helpers.ts'
+import { repairConfig, RepairWorker } from '../../src/repair/repair-worker.ts'
+import { assertChunksIntact, candidatesOf, drain, nodeId, repairHarness, silent, stripeSizeBytes } from './helpers.ts'
 
 forEachBackend((backend) => {
   test('4 nodes of 16 lost, one per rack: every stripe back to 12 chunks; then 4 more lost and every object reads back', async () => {
@@ -110,6 +111,32 @@ forEachBackend((backend) => {
     assert.notEqual(after!.chunks.find((c) => c.chunkIndex === 4)!.chunkId, rotten.chunkId, 'the rotten chunk was rebuilt')
     h.store.clearNodeFaults()
     await assertChunksIntact(h, 'g')
+  })
+
+  test('a worker judges nodes on a view reloaded after it claimed, not on one from before the grace ran out', async () => {
+    const catalog = await backend.freshCatalog()
+    const h = await repairHarness(catalog, 13, 4)
+    const data = randomBytes(2 * stripeSizeBytes)
+    await h.put('stale', data)
+    let seen = h.views.map((v) => ({ ...v })) // taken while node 4 was still heartbeating
+    h.lose(4)
+    await catalog.repairs.enqueueNode(nodeId(4), { limit: 100 })
+    const worker = new RepairWorker({
+      catalog,
+      store: h.store,
+      nodes: () => seen,
+      candidates: () => candidatesOf(seen),
+      refreshNodes: async () => {
+        seen = h.views.map((v) => ({ ...v }))
+      },
+      owner: 'stale',
+      config: repairConfig({ concurrency: 4, rateBytesPerSec: 1e12, idleMs: 5, retryMsMin: 1, retryMsMax: 5, downTimeoutMs: 1000, repairGraceMs: 1000 }),
+      log: silent,
+    })
+    await drain(worker, catalog)
+    assert.equal(worker.status().tasksHealthy, 0, 'no task was dropped as healthy')
+    for (const stripe of await h.stripes('stale')) assert.ok(stripe.chunks.every((c) => c.nodeId !== nodeId(4)))
+    await assertChunksIntact(h, 'stale')
   })
 
   test('too few nodes to keep the rule: the task waits; once a node joins it completes', async () => {

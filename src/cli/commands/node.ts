@@ -52,6 +52,11 @@ export function parseSize(text: string): number {
   return Math.round(Number(m[1]) * unit)
 }
 
+/** A flag given twice keeps its last value (a wrapper script may append to a node's flags). */
+function lastWins<T>(value: T | T[]): T {
+  return Array.isArray(value) ? value[value.length - 1]! : value
+}
+
 /** The repair and failure-detection flags shared by `blobfs node` and `blobfs up`. */
 export const repairOptionDefaults = {
   downTimeout: `${downTimeoutMsDefault / 1000}s`,
@@ -112,13 +117,13 @@ export const nodeCommand: CommandModule<object, NodeArgs> = {
       .option('compaction-dead-ratio', { global: false, type: 'number', default: 0.5, describe: 'compact a block once this share of it is dead' })
       .option('snapshot-interval-records', { global: false, type: 'number', hidden: true, describe: 'records between index snapshots' })
       .option('heartbeat-interval-ms', { global: false, type: 'number', hidden: true, describe: 'milliseconds between heartbeats' })
-      .option('down-timeout', { global: false, type: 'string', default: repairOptionDefaults.downTimeout, describe: 'a node silent this long is DOWN (production: 10m, so a reboot starts no repair)' })
-      .option('repair-grace', { global: false, type: 'string', default: repairOptionDefaults.repairGrace, describe: 'a DOWN node\'s stripes are queued for repair after this much longer' })
-      .option('repair-concurrency', { global: false, type: 'number', default: repairConcurrencyDefault, describe: 'stripes this node repairs at once (0: this node repairs nothing)' })
-      .option('repair-rate', { global: false, type: 'number', default: repairRateBytesPerSecDefault / units.MiB, describe: 'repair read+write rate cap of this node, MiB/s' })
-      .option('repair-lease', { global: false, type: 'string', default: `${repairLeaseMsDefault / 1000}s`, describe: 'how long a claimed repair task is held before another node may take it (extended while it works)' })
+      .option('down-timeout', { global: false, coerce: lastWins, type: 'string', default: repairOptionDefaults.downTimeout, describe: 'a node silent this long is DOWN (production: 10m, so a reboot starts no repair)' })
+      .option('repair-grace', { global: false, coerce: lastWins, type: 'string', default: repairOptionDefaults.repairGrace, describe: 'a DOWN node\'s stripes are queued for repair after this much longer' })
+      .option('repair-concurrency', { global: false, coerce: lastWins, type: 'number', default: repairConcurrencyDefault, describe: 'stripes this node repairs at once (0: this node repairs nothing)' })
+      .option('repair-rate', { global: false, coerce: lastWins, type: 'number', default: repairRateBytesPerSecDefault / units.MiB, describe: 'repair read+write rate cap of this node, MiB/s' })
+      .option('repair-lease', { global: false, coerce: lastWins, type: 'string', default: `${repairLeaseMsDefault / 1000}s`, describe: 'how long a claimed repair task is held before another node may take it (extended while it works)' })
       .option('log-level', { global: false, type: 'string', default: 'info', describe: 'pino log level' })
-      .example('$0 node --data /srv/blobfs/n1 --listen 0.0.0.0:9101 --rack r1 --advertise http://10.0.0.7:9101', 'a production node')
+      .example('$0 node --data /srv/blobfs/n1 --listen 0.0.0.0:9101 --rack r1 --advertise http://10.0.0.7:9101 --catalog postgres://db/blobfs --down-timeout 10m --repair-grace 5m', 'a production node')
       .example('$0 node --data ./n1 --catalog postgres://127.0.0.1:5432/blobfs --repair-concurrency 4 --repair-rate 200', 'repair faster on a node with spare network and disk')
       .example('$0 node --data ./n1 --listen 127.0.0.1:0 --rack r1 --block-size 64MiB', 'a small standalone node on a free port')
       .example('$0 node --data /tmp/bench --sync none', 'benchmarks only: acknowledge before fdatasync')

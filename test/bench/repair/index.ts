@@ -10,7 +10,7 @@
 // 0 on the rest): the decentralized rebuild rate as the number of repairing nodes
 // grows. Each round adds an empty spare node (so every stripe has a node to go to),
 // SIGKILLs the non-repairing node holding the most chunk bytes, and times
-//   detect  = kill -> first repair task queued (down-timeout 1 s, grace 0),
+//   detect  = kill -> first repair task queued (down-timeout 5 s, grace 0),
 //   rebuild = first task queued -> queue empty (every stripe back to 12 chunks),
 // with rebuild MB/s = bytes of chunks the dead node held / rebuild seconds.
 // Every process shares this machine's cores, so the figures say how the rate moves
@@ -53,7 +53,8 @@ async function repairRounds(): Promise<(string | number)[][]> {
     nodes: 13,
     racks: 4,
     blockSize: '256MiB',
-    nodeArgs: ['--down-timeout', '1s', '--repair-grace', '0s', '--repair-concurrency', '0', '--scrub-rate', '1'],
+    startTimeoutMs: 600_000,
+    nodeArgs: ['--down-timeout', '5s', '--repair-grace', '0s', '--repair-concurrency', '0', '--scrub-rate', '1'],
   })
   const rows: (string | number)[][] = []
   try {
@@ -100,7 +101,8 @@ async function repairRounds(): Promise<(string | number)[][]> {
       for (;;) {
         const s = await client.catalog.repairs.stats()
         if (queuedAt === 0 && s.ready + s.leased + s.delayed > 0) queuedAt = performance.now()
-        if (queuedAt > 0 && s.ready + s.leased + s.delayed === 0) break
+        const onVictim = await sql`SELECT count(*)::int AS n FROM object_chunks_allocation WHERE storage_node_id = ${victim.id}`
+        if (queuedAt > 0 && s.ready + s.leased + s.delayed === 0 && onVictim[0]!.n === 0) break
         assert.ok(performance.now() - killedAt < 3_600_000, 'repair finished within an hour')
         await sleep(queuedAt === 0 ? 50 : 250)
       }
