@@ -101,6 +101,32 @@ forEachBackend((backend) => {
     assert.equal([...onNodes].filter((id) => queued.has(id)).length, 7 * 2 * 12, 'all 7 replaced versions are queued')
   })
 
+  test('the write rule: 9 healthy nodes store k+1 chunks per stripe and queue repairs; 8 fail cleanly with nothing visible', async () => {
+    const { catalog, memory, bucket, chunksOnNodes } = await setup()
+    const objectsOn = (nodeCount: number) =>
+      new ObjectStore({
+        catalog,
+        store: memory,
+        candidates: () => nodeIds.slice(0, nodeCount).map((id, i) => ({ id, rack: `rack-${i % 3}`, freeBytes: 1e12 })),
+        config: objectStoreConfig({ stripeSizeBytes: stripeSize }),
+      })
+    const data = randomBytes(2 * stripeSize + 5) // 3 stripes
+    const repairsBefore = (await catalog.repairs.stats()).ready
+    const chunksBefore = chunksOnNodes().size
+    await objectsOn(9).putObject(bucket, 'nine', Readable.from(pieces(data)))
+    assert.equal(chunksOnNodes().size - chunksBefore, 3 * 9, 'k+1 = 9 chunks of each stripe are stored')
+    assert.equal((await catalog.repairs.stats()).ready - repairsBefore, 3, 'one repair task per degraded stripe, in the commit')
+    assert.ok((await streamToBuffer((await objectsOn(9).getObject(bucket, 'nine')).body)).equals(data))
+
+    const chunksBeforeFailure = chunksOnNodes().size
+    await assert.rejects(objectsOn(8).putObject(bucket, 'eight', Readable.from(pieces(data))), (e) => isBlobfsError(e, 'NotEnoughNodes'))
+    await assert.rejects(objectsOn(8).headObject(bucket, 'eight'), (e) => isBlobfsError(e, 'NoSuchKey'))
+    assert.equal(chunksOnNodes().size, chunksBeforeFailure, 'a refused write leaves no chunk behind')
+    assert.equal((await catalog.repairs.stats()).ready - repairsBefore, 3, 'and queues nothing')
+    // Tiny objects live in the catalog: they need no node at all.
+    await objectsOn(0).putObject(bucket, 'tiny', Readable.from([Buffer.from('still works')]))
+  })
+
   test('a writer that dies mid-upload leaves no visible object and no chunk behind', async () => {
     const { objects, bucket, chunksOnNodes } = await setup()
     const before = chunksOnNodes().size
