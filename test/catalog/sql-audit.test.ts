@@ -115,6 +115,8 @@ async function workload(catalog: Catalog): Promise<void> {
   const [again] = await catalog.repairs.claim({ owner: 'auditor', leaseMs: 60_000, limit: 1 })
   await catalog.repairs.complete(again!)
   await catalog.repairs.stats()
+  await catalog.repairs.failing({ limit: 10 })
+  await catalog.repairs.dropUnneeded({ limit: 10 })
 
   const state = await catalog.chunks.stripe(stripe)
   await catalog.chunks.replace(stripe, [{ chunkIndex: 0, chunkId: randomUUID(), nodeId: 'fresh', lengthBytes: state!.shardSizeBytes, root: 1 }])
