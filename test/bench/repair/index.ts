@@ -94,7 +94,13 @@ async function repairRounds(): Promise<(string | number)[][]> {
         await n.start()
         repairing.add(n)
       }))
-      await sleep(2000) // heartbeats of the restarted nodes settle (nothing is DOWN)
+      // Restarts may have looked like failures: start timing only once every node is UP and nothing is queued.
+      for (const started = performance.now(); ; await sleep(250)) {
+        const s = await client.catalog.repairs.stats()
+        const down = (await client.catalog.nodes.list()).filter((n) => n.state !== 'UP' && cluster.nodes.some((c) => c.id === n.id && c.process !== null))
+        if (s.ready + s.leased + s.delayed === 0 && down.length === 0) break
+        assert.ok(performance.now() - started < 600_000, 'the cluster settled after the restarts')
+      }
       const killedAt = performance.now()
       await victim.kill('SIGKILL')
       let queuedAt = 0
