@@ -20,7 +20,7 @@ import { catalogRowsPerInsertMax, chunkDeletionDelayMsDefault, queueClaimBatchMa
 import { queueChunks, type DeletionReason } from './chunk-map.ts'
 import { toNumber, type Db } from './db.ts'
 import { batches } from './rows.ts'
-import { checkCount, checkName, checkUuid } from './validate.ts'
+import { checkCount, checkName, checkUuid, invalid } from './validate.ts'
 
 export interface StripeKey {
   objectId: string
@@ -194,6 +194,29 @@ export class RepairQueue {
     })
   }
 
+  /**
+   * Drops NODE_DOWN tasks that are no longer needed: not leased, and their stripe has
+   * no chunk on a node that is DOWN or gone from the registry (the node came back
+   * before repair reached it). At most `limit` per call; returns how many went.
+   * Tasks of any other reason (corruption, a degraded write) stay: they do not
+   * depend on a node's state.
+   */
+  async dropUnneeded(options: { limit: number }): Promise<number> {
+    const limit = checkCount(options.limit, 'limit', 1, catalogRowsPerInsertMax)
+    const rows = await this.db.tx(
+      (q) => q`DELETE FROM repair_tasks WHERE (object_id, part_index, stripe_index) IN (
+          SELECT t.object_id, t.part_index, t.stripe_index FROM repair_tasks t
+          WHERE t.reason = 'NODE_DOWN' AND t.lease_token IS NULL AND NOT EXISTS (
+            SELECT 1 FROM object_chunks_allocation c LEFT JOIN storage_nodes n ON n.node_id = c.storage_node_id
+            WHERE c.object_id = t.object_id AND c.part_index = t.part_index AND c.stripe_index = t.stripe_index
+              AND (n.node_id IS NULL OR n.state = 'DOWN'))
+          LIMIT ${limit})
+        AND reason = 'NODE_DOWN' AND lease_token IS NULL
+        RETURNING object_id`,
+    )
+    return rows.length
+  }
+
   /** Takes up to `limit` claimable tasks under a lease of `leaseMs`, oldest first. */
   async claim(options: ClaimOptions): Promise<RepairTask[]> {
     const { owner, leaseMs, limit } = checkClaim(options)
@@ -253,6 +276,15 @@ export class RepairQueue {
   async stats(): Promise<QueueStats> {
     const rows = await this.db.read((q) => q`SELECT ${q.unsafe(statsColumns)} FROM repair_tasks`)
     return statsFromRow(rows[0]!)
+  }
+
+  /** Tasks that failed at least once, most tried first (why a backlog does not shrink). */
+  async failing(options: { limit: number }): Promise<RepairTask[]> {
+    const limit = checkCount(options.limit, 'limit', 1, queueClaimBatchMax)
+    const rows = await this.db.read(
+      (q) => q`SELECT ${q.unsafe(repairColumns)} FROM repair_tasks WHERE last_error IS NOT NULL ORDER BY attempts DESC, enqueued_at LIMIT ${limit}`,
+    )
+    return rows.map(repairFromRow)
   }
 }
 
@@ -329,6 +361,23 @@ export class DeletionQueue {
         AND lease_token = ${task.lease.token} RETURNING chunk_id`,
     )
     return rows.length === 1
+  }
+
+  /**
+   * complete() for a batch in one transaction (the chunk GC confirms tombstones a
+   * batch at a time). Returns the chunk ids whose lease was still held; the others
+   * were taken by another worker and stay queued.
+   */
+  async completeMany(tasks: readonly DeletionTask[]): Promise<Set<string>> {
+    if (tasks.length === 0) return new Set()
+    if (tasks.length > queueClaimBatchMax) throw invalid(`at most ${queueClaimBatchMax} deletions per call`)
+    const rows = tasks.map((t) => [checkName(t.nodeId, 'node id', 64), checkUuid(t.chunkId, 'chunk id'), checkUuid(t.lease.token, 'lease token')])
+    const deleted = await this.db.tx(
+      (q) => q`DELETE FROM chunk_deletions WHERE (storage_node_id, chunk_id, lease_token) IN (
+          SELECT v.node_id, CAST(v.chunk_id AS UUID), CAST(v.token AS UUID) FROM (VALUES ${q(rows)}) AS v (node_id, chunk_id, token))
+        RETURNING chunk_id`,
+    )
+    return new Set(deleted.map((r) => r.chunk_id as string))
   }
 
   async release(task: DeletionTask, options: { retryAfterMs: number; error: string }): Promise<boolean> {

@@ -47,3 +47,33 @@ export function humanBytes(bytes: number): string {
   }
   return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`
 }
+
+export interface CountProgress {
+  /** Moves the bar to `done` of `total` (the total may grow while work is found). */
+  update(done: number, total: number, detail?: string): void
+  stop(): void
+}
+
+/** A bar over a count of things (repair tasks, stripes), for work whose total is known only roughly. */
+export function countBar(label: string, unit: string, enabled = process.stderr.isTTY === true): CountProgress {
+  if (!enabled) return { update: () => {}, stop: () => {} }
+  const bar = new cliProgress.SingleBar(
+    { stream: process.stderr, format: `${label} [{bar}] {percentage}% | {value}/{total} ${unit} | {detail}`, hideCursor: true },
+    cliProgress.Presets.shades_classic,
+  )
+  let started = false
+  return {
+    update(done, total, detail = '') {
+      if (!started) {
+        bar.start(Math.max(total, 1), done, { detail })
+        started = true
+        return
+      }
+      bar.setTotal(Math.max(total, 1))
+      bar.update(done, { detail })
+    },
+    stop: () => {
+      if (started) bar.stop()
+    },
+  }
+}

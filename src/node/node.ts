@@ -23,7 +23,7 @@ import {
   snapshotIntervalRecordsDefault,
 } from '../limits.ts'
 import type { Logger } from '../log.ts'
-import { WorkerRunner, type WorkerStatus } from '../worker.ts'
+import { WorkerRunner, type Worker, type WorkerStatus } from '../worker.ts'
 import { BlockStore, type RecoveryReport, type SyncMode } from './block-store.ts'
 import { Compactor } from './compactor.ts'
 import type { NodeControlPlane, NodeHeartbeat, NodeRegistration } from './control-plane.ts'
@@ -109,6 +109,7 @@ export class StorageNode {
   readonly scrubber: Scrubber
   readonly compactor: Compactor
   readonly runners: WorkerRunner[]
+  private readonly adopted: WorkerRunner[] = []
   private readonly heartbeat: Heartbeat
   url = ''
   private readonly corruptQueue = new Set<string>()
@@ -218,8 +219,35 @@ export class StorageNode {
     this.url = this.config.advertiseUrl ?? `http://${host}:${port}`
   }
 
+  /**
+   * Runs one more background worker in this process (repair, detection: assembled
+   * above src/node, which knows them only as Workers). It shows in /health and
+   * /metrics like the node's own, and stops with the node.
+   */
+  addWorker(worker: Worker): WorkerRunner {
+    assert.ok(!this.stopped, 'the node is stopped')
+    const runner = new WorkerRunner(worker, this.options.log.child({ worker: worker.name }))
+    this.runners.push(runner)
+    runner.start()
+    return runner
+  }
+
   workerStatus(): WorkerStatus[] {
-    return this.runners.map((r) => r.status())
+    return [...this.runners, ...this.adopted].map((r) => r.status())
+  }
+
+  /**
+   * Runs a worker assembled above this layer (chunk GC, repair: wired by the CLI)
+   * in this node's process: started now, shown in /health and /metrics, and
+   * stopped by stop() before the HTTP server closes, since such workers may call
+   * this node's own chunk API.
+   */
+  adopt(worker: Worker): WorkerRunner {
+    assert.ok(!this.stopped, 'a stopped node adopts no worker')
+    const runner = new WorkerRunner(worker, this.options.log.child({ worker: worker.name }))
+    this.adopted.push(runner)
+    runner.start()
+    return runner
   }
 
   health(): Record<string, unknown> {
@@ -306,6 +334,7 @@ export class StorageNode {
   async stop(): Promise<void> {
     if (this.stopped) return
     this.stopped = true
+    await Promise.all(this.adopted.map((r) => r.stop()))
     const server = this.server
     if (server) {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))

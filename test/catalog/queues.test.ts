@@ -117,6 +117,37 @@ forEachBackend((backend) => {
     )
   })
 
+  test('NODE_DOWN tasks whose node came back are dropped; other reasons and leased tasks stay', async () => {
+    const catalog = await backend.freshCatalog()
+    const bucket = bucketName()
+    await catalog.buckets.create({ name: bucket, owner: 'o' })
+    const nodes = Array.from({ length: 12 }, (_, i) => `d${i}`)
+    for (const id of nodes) await catalog.nodes.heartbeat({ id, address: `http://${id}`, rack: 'r', capacityBytes: 1, usedBytes: 0 })
+    const input = stripedObject(bucket, 'a', 64 * MiB, { shape: { nodes } }) // 4 stripes, chunk i on d<i>
+    await catalog.objects.commit(input)
+    await catalog.nodes.markDown('d3')
+    await catalog.nodes.markDown('d7')
+    for (const node of ['d3', 'd7']) await catalog.repairs.enqueueNode(node, { limit: 100 })
+    assert.equal((await catalog.repairs.stats()).ready, 4)
+    const stripe2 = { objectId: input.objectId, partNumber: 1, stripeIndex: 2 }
+    const claimed = await catalog.repairs.claim({ owner: 'w', leaseMs: 60_000, limit: 100 })
+    const leased = claimed.find((t) => t.stripeIndex === 0)!
+    for (const task of claimed) if (task !== leased) assert.equal(await catalog.repairs.release(task, { retryAfterMs: 0, error: 'given back' }), true)
+    const failing = await catalog.repairs.failing({ limit: 10 })
+    assert.deepEqual(failing.map((t) => [t.stripeIndex, t.lastError]).sort(), [[1, 'given back'], [2, 'given back'], [3, 'given back']])
+    await catalog.repairs.enqueue([{ ...stripe2, reason: 'CORRUPT' }]) // a read found rot in stripe 2 as well
+    assert.equal(await catalog.repairs.dropUnneeded({ limit: 100 }), 0, 'both nodes are still down')
+    await catalog.nodes.heartbeat({ id: 'd3', address: 'http://d3', rack: 'r', capacityBytes: 1, usedBytes: 0 })
+    assert.equal(await catalog.repairs.dropUnneeded({ limit: 100 }), 0, 'd7 is still down and holds a chunk of every stripe')
+    await catalog.nodes.heartbeat({ id: 'd7', address: 'http://d7', rack: 'r', capacityBytes: 1, usedBytes: 0 })
+    assert.equal(await catalog.repairs.dropUnneeded({ limit: 1 }), 1, 'bounded by the limit')
+    assert.equal(await catalog.repairs.dropUnneeded({ limit: 100 }), 4 - 1 - 1 - 1, 'the leased task and the CORRUPT one stay')
+    const left = await catalog.db.sql`SELECT stripe_index, reason, lease_token IS NOT NULL AS leased FROM repair_tasks ORDER BY stripe_index`
+    assert.equal(left.length, 2)
+    assert.ok(left.some((r) => r.stripe_index === 2 && r.reason === 'CORRUPT'))
+    assert.ok(left.some((r) => r.stripe_index === 0 && r.leased))
+  })
+
   test('chunk deletions: delays, per-node claims, leases', async () => {
     const catalog = await backend.freshCatalog()
     const now = Array.from({ length: 4 }, () => ({ nodeId: 'n1', chunkId: randomUUID() }))

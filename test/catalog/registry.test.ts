@@ -70,7 +70,7 @@ forEachBackend((backend) => {
     assert.equal(stripe.chunks.length, 11)
     const lost = stripe.chunks.find((c) => c.chunkIndex === 3)!
     const rebuilt = [3, 10].map((chunkIndex) => ({ chunkIndex, chunkId: randomUUID(), nodeId: 'fresh', lengthBytes: MiB / 2, root: 7 }))
-    assert.deepEqual(await catalog.chunks.replace(stripe, rebuilt), { applied: true, chunksQueued: 1 })
+    assert.deepEqual(await catalog.chunks.replace(stripe, rebuilt), { applied: true, chunksQueued: 1, conflict: false })
     const after = await catalog.chunks.stripe(stripe)
     assert.equal(after!.chunks.length, 12)
     assert.deepEqual(after!.chunks.filter((c) => c.nodeId === 'fresh').map((c) => c.chunkIndex), [3, 10])
@@ -82,9 +82,32 @@ forEachBackend((backend) => {
     // The object goes away while a repair runs: the rebuilt chunks become garbage.
     await catalog.objects.delete(bucket, 'r')
     const orphan = { chunkIndex: 1, chunkId: randomUUID(), nodeId: 'fresh', lengthBytes: MiB / 2, root: 1 }
-    assert.deepEqual(await catalog.chunks.replace(stripe, [orphan]), { applied: false, chunksQueued: 1 })
+    assert.deepEqual(await catalog.chunks.replace(stripe, [orphan]), { applied: false, chunksQueued: 1, conflict: false })
     assert.ok((await queuedDeletions(catalog)).has(orphan.chunkId))
     assert.equal(await catalog.chunks.stripe(stripe), null)
+  })
+
+  test('a conditional replace applies only over the chunk ids it was planned on', async () => {
+    const catalog = await backend.sharedCatalog()
+    const bucket = bucketName()
+    await catalog.buckets.create({ name: bucket, owner: 'o' })
+    const input = stripedObject(bucket, 'c', 4 * MiB, { shape: { missing: [11] } })
+    await catalog.objects.commit(input)
+    const key = { objectId: input.objectId, partNumber: 1, stripeIndex: 0 }
+    const seen = (await catalog.chunks.stripe(key))!
+    const old2 = seen.chunks.find((c) => c.chunkIndex === 2)!.chunkId
+    const planned = new Map<number, string | null>([[2, old2], [11, null]])
+    const first = [2, 11].map((chunkIndex) => ({ chunkIndex, chunkId: randomUUID(), nodeId: 'a', lengthBytes: seen.shardSizeBytes, root: 5 }))
+    assert.deepEqual(await catalog.chunks.replace(key, first, { ifChunkIds: planned }), { applied: true, chunksQueued: 1, conflict: false })
+    // A second repair planned on the same (now stale) view changes nothing; its chunks become garbage at once.
+    const second = [2, 11].map((chunkIndex) => ({ chunkIndex, chunkId: randomUUID(), nodeId: 'b', lengthBytes: seen.shardSizeBytes, root: 6 }))
+    assert.deepEqual(await catalog.chunks.replace(key, second, { ifChunkIds: planned }), { applied: false, chunksQueued: 2, conflict: true })
+    const after = (await catalog.chunks.stripe(key))!
+    assert.deepEqual(after.chunks.filter((c) => c.nodeId === 'a').map((c) => c.chunkIndex), [2, 11])
+    assert.equal(after.chunks.length, 12)
+    const deletions = await queuedDeletions(catalog)
+    assert.ok(deletions.has(old2) && deletions.has(second[0]!.chunkId) && deletions.has(second[1]!.chunkId))
+    assert.ok(!deletions.has(first[0]!.chunkId))
   })
 
   test('the chunk map answers for a node and for the GC sweep; stripes of open uploads are visible to repair', async () => {

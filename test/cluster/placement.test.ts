@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { rackCapFor, rankNodes, StripePlacement, type NodeCandidate } from '../../src/cluster/placement.ts'
+import { rackCapFor, rankNodes, ReplacementPlacement, StripePlacement, type NodeCandidate } from '../../src/cluster/placement.ts'
 
 const GiB = 2 ** 30
 
@@ -121,4 +121,44 @@ test('one rack: not rack-safe, placement still fills every shard', () => {
   const placement = new StripePlacement('solo', cluster(12, 1), 12, 4)
   assert.equal(placement.placedCount, 12)
   assert.equal(placement.rackSafe, false)
+})
+
+test('replacements go to nodes holding no chunk of the stripe and keep the rack cap over kept chunks', () => {
+  const nodes = cluster(16, 4) // 4 per rack
+  for (let stripe = 0; stripe < 100; stripe++) {
+    const original = new StripePlacement(`r${stripe}`, nodes.slice(0, 12), 12, 4).nodes.map((n) => n!)
+    const lost = new Set([original[0]!.id, original[5]!.id])
+    const kept = original.filter((n) => !lost.has(n.id))
+    const live = nodes.filter((n) => !lost.has(n.id))
+    const placement = new ReplacementPlacement(`r${stripe}`, live, kept, 12, 4)
+    const chosen = [placement.next()!, placement.next()!]
+    const all = [...kept, ...chosen]
+    assert.equal(new Set(all.map((n) => n.id)).size, 12, 'distinct nodes')
+    for (const node of chosen) assert.ok(!kept.some((k) => k.id === node.id))
+    // The balanced cap (3 for 4 racks) holds whenever the lost chunks' racks have a free node; when both were
+    // in one rack, that rack has a single spare left and the relaxed cap m = 4 applies.
+    const sameRack = original[0]!.rack === original[5]!.rack
+    for (const count of rackHistogram(all).values()) assert.ok(count <= (sameRack ? 4 : 3), `a rack holds ${count} chunks`)
+  }
+})
+
+test('a replacement may return to the node of a rotten chunk; a failed node is not offered again', () => {
+  const nodes = cluster(12, 4)
+  const original = new StripePlacement('rot', nodes, 12, 4).nodes.map((n) => n!)
+  const kept = original.slice(1) // chunk 0 rotted on original[0]: only that node holds no kept chunk
+  const placement = new ReplacementPlacement('rot', nodes, kept, 12, 4)
+  const first = placement.next()
+  assert.equal(first?.id, original[0]!.id)
+  placement.failed(first!)
+  assert.equal(placement.next(), undefined, 'no other node keeps the stripe on distinct nodes')
+})
+
+test('with too few racks the relaxed cap m still bounds a rack', () => {
+  const nodes = cluster(15, 3) // 5 per rack: balanced cap 4 = m
+  const original = new StripePlacement('few', nodes, 12, 4).nodes.map((n) => n!)
+  const kept = original.slice(0, 9)
+  const placement = new ReplacementPlacement('few', nodes.filter((n) => !original.slice(9).some((o) => o.id === n.id)), kept, 12, 4)
+  const chosen = [placement.next(), placement.next(), placement.next()]
+  const all = [...kept, ...chosen.filter((n): n is NodeCandidate => n !== undefined)]
+  for (const count of rackHistogram(all).values()) assert.ok(count <= 4)
 })

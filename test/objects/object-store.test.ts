@@ -171,6 +171,30 @@ forEachBackend((backend) => {
     assert.equal(memory.counters.puts, puts)
   })
 
+  test('stored standard HTTP headers are kept with PUT, copy and multipart, and replaced with the metadata', async () => {
+    const { objects, bucket } = await setup()
+    const httpHeaders = { 'cache-control': 'max-age=5', 'content-encoding': 'br', expires: 'Wed, 01 Jan 2031 00:00:00 GMT' }
+    const put = await objects.putObject(bucket, 'h/inline', Readable.from([Buffer.from('tiny')]), { httpHeaders })
+    assert.deepEqual(put.httpHeaders, httpHeaders)
+    await objects.putObject(bucket, 'h/striped', Readable.from([randomBytes(3 * stripeSize + 1)]), { httpHeaders })
+    assert.deepEqual((await objects.headObject(bucket, 'h/striped')).httpHeaders, httpHeaders)
+    assert.deepEqual((await objects.listObjects(bucket, { prefix: 'h/' })).objects.map((o) => o.httpHeaders), [httpHeaders, httpHeaders])
+    await objects.copyObject({ bucket, key: 'h/striped' }, { bucket, key: 'h/copy' })
+    assert.deepEqual((await objects.headObject(bucket, 'h/copy')).httpHeaders, httpHeaders)
+    await objects.copyObject({ bucket, key: 'h/striped' }, { bucket, key: 'h/copy' }, { replaceMetadata: { httpHeaders: { 'content-language': 'nl' } } })
+    assert.deepEqual((await objects.headObject(bucket, 'h/copy')).httpHeaders, { 'content-language': 'nl' })
+    assert.deepEqual((await objects.putObject(bucket, 'h/plain', Readable.from([Buffer.from('x')]))).httpHeaders, {})
+    const upload = await objects.createMultipartUpload(bucket, 'h/multi', { httpHeaders: { 'content-disposition': 'inline' } })
+    const part = await objects.uploadPart(bucket, 'h/multi', upload.uploadId, 1, Readable.from([Buffer.from('part')]))
+    const done = await objects.completeMultipartUpload(bucket, 'h/multi', upload.uploadId, [{ partNumber: 1, etag: part.etag }])
+    assert.deepEqual(done.httpHeaders, { 'content-disposition': 'inline' })
+    await assert.rejects(
+      objects.putObject(bucket, 'h/bad', Readable.from([Buffer.from('x')]), { httpHeaders: { 'cache-control': 'a\nb' } }),
+      (e) => isBlobfsError(e, 'InvalidArgument'),
+    )
+    await assert.rejects(objects.headObject(bucket, 'h/bad'), (e) => isBlobfsError(e, 'NoSuchKey'))
+  })
+
   test('multipart: parts out of order, a re-uploaded part replaces the first, S3 etag of etags, abort frees chunks', async () => {
     const { objects, bucket, catalog, chunksOnNodes } = await setup()
     const MiB = 1024 * 1024

@@ -3,10 +3,11 @@
 // over racks, registered through the catalog. Tests kill, restart and corrupt the
 // nodes; stop() removes every process and directory, also after a failure.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
+import type { CatalogOptions } from '../../src/catalog/catalog.ts'
 import { openCluster, type Cluster } from '../../src/cli/cluster.ts'
 import type { ObjectStoreConfig } from '../../src/objects/config.ts'
 import { startPostgres, type PostgresServer } from './postgres-server.ts'
@@ -25,6 +26,8 @@ export interface TestNode {
   kill(signal?: NodeJS.Signals): Promise<void>
   /** Starts the node again on its directory (new port); resolves when it listens. */
   start(): Promise<void>
+  /** Flags of this node only, added after the cluster's (set before start). */
+  extraArgs: string[]
 }
 
 export interface TestClusterOptions {
@@ -33,14 +36,23 @@ export interface TestClusterOptions {
   blockSize?: string
   /** Extra `blobfs node` flags. */
   nodeArgs?: string[]
+  /** Called with each node's (empty) data directory before it first starts, e.g. to mount a small file system there. */
+  prepareDataDir?: (index: number, dir: string) => void
+  /** Called for each node's data directory once every node has stopped (undo prepareDataDir); errors are ignored. */
+  cleanupDataDir?: (index: number, dir: string) => void
+  /** How long one node may take to start (default 60 s; benchmarks on a busy machine need more). */
+  startTimeoutMs?: number
 }
 
 export interface TestCluster {
   catalogUrl: string
+  postgres: PostgresServer
   nodes: TestNode[]
   root: string
   /** A client view of the cluster (catalog + membership + HTTP chunk store + object layer). */
-  open(config?: Partial<ObjectStoreConfig>): Promise<Cluster>
+  open(config?: Partial<ObjectStoreConfig>, catalogOptions?: CatalogOptions): Promise<Cluster>
+  /** Starts one more node (an empty directory) in `rack`; it joins `nodes`. */
+  addNode(rack: string, extraArgs?: string[]): Promise<TestNode>
   stop(): Promise<void>
 }
 
@@ -60,6 +72,13 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
   const stop = async () => {
     await Promise.allSettled(clients.map((c) => c.close()))
     await Promise.allSettled(nodes.map((n) => n.kill('SIGTERM')))
+    for (const node of nodes) {
+      try {
+        options.cleanupDataDir?.(node.index, node.dataDir)
+      } catch {
+        // best effort: the directory is removed below either way
+      }
+    }
     await postgres?.stop()
     rmSync(root, { recursive: true, force: true })
   }
@@ -67,19 +86,33 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
     postgres = await startPostgres()
     const catalogUrl = await postgres.createDatabase()
     for (let index = 0; index < count; index++) {
-      nodes.push(testNode(index, `rack-${index % racks}`, join(root, `node-${index}`), catalogUrl, options))
+      const dir = join(root, `node-${index}`)
+      if (options.prepareDataDir) {
+        mkdirSync(dir, { recursive: true })
+        options.prepareDataDir(index, dir)
+      }
+      nodes.push(testNode(index, `rack-${index % racks}`, dir, catalogUrl, options))
     }
     // Start one node first so the schema migration is not raced by all of them.
     await nodes[0]!.start()
     await Promise.all(nodes.slice(1).map((n) => n.start()))
     return {
       catalogUrl,
+      postgres,
       nodes,
       root,
-      open: async (config = {}) => {
-        const cluster = await openCluster(catalogUrl, config)
+      open: async (config = {}, catalogOptions = {}) => {
+        const cluster = await openCluster(catalogUrl, config, catalogOptions)
         clients.push(cluster)
         return cluster
+      },
+      addNode: async (rack, extraArgs = []) => {
+        const index = nodes.length
+        const node = testNode(index, rack, join(root, `node-${index}`), catalogUrl, options)
+        node.extraArgs = extraArgs
+        nodes.push(node)
+        await node.start()
+        return node
       },
       stop,
     }
@@ -97,6 +130,7 @@ function testNode(index: number, rack: string, dataDir: string, catalogUrl: stri
     id: '',
     url: '',
     process: null,
+    extraArgs: [],
     async kill(signal: NodeJS.Signals = 'SIGKILL') {
       const child = node.process
       if (!child || child.exitCode !== null || child.signalCode !== null) return
@@ -118,6 +152,7 @@ function testNode(index: number, rack: string, dataDir: string, catalogUrl: stri
           '--block-size', options.blockSize ?? '64MiB',
           '--heartbeat-interval-ms', '500',
           ...(options.nodeArgs ?? []),
+          ...node.extraArgs,
         ],
         { stdio: ['ignore', 'ignore', 'pipe'] },
       )
@@ -126,7 +161,8 @@ function testNode(index: number, rack: string, dataDir: string, catalogUrl: stri
       node.process = child
       const log: string[] = []
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`node ${index} did not start in ${nodeStartTimeoutMs} ms:\n${log.join('\n')}`)), nodeStartTimeoutMs)
+        const timeoutMs = options.startTimeoutMs ?? nodeStartTimeoutMs
+        const timer = setTimeout(() => reject(new Error(`node ${index} did not start in ${timeoutMs} ms:\n${log.join('\n')}`)), timeoutMs)
         child.once('exit', (code, signal) => {
           clearTimeout(timer)
           reject(new Error(`node ${index} exited (${code ?? signal}) while starting:\n${log.join('\n')}`))

@@ -2,10 +2,12 @@
 import type { CommandModule } from 'yargs'
 import { openObjectLayer } from '../cluster.ts'
 import { bucketCommand } from './bucket.ts'
+import { catalogCommand } from './catalog.ts'
 import { gatewayCommand } from './gateway.ts'
 import { keyCommand } from './key.ts'
 import { mountCommand, umountCommand } from './mount.ts'
 import { nodeCommand } from './node.ts'
+import { repairCommand } from './repair.ts'
 import { catCommand, cpCommand, lsCommand, rmCommand } from './objects.ts'
 import { selftestCommand } from './selftest.ts'
 import { statusCommand } from './status.ts'
@@ -14,6 +16,7 @@ import { upCommand } from './up.ts'
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const commands: CommandModule<any, any>[] = [
   bucketCommand,
+  catalogCommand,
   catCommand,
   cpCommand,
   gatewayCommand(openObjectLayer),
@@ -21,6 +24,7 @@ export const commands: CommandModule<any, any>[] = [
   lsCommand,
   mountCommand,
   nodeCommand,
+  repairCommand,
   rmCommand,
   selftestCommand,
   statusCommand,

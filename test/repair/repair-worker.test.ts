@@ -1,0 +1,249 @@
+// The repair worker over a real catalog and in-memory nodes: what must hold after a
+// repair is that every stripe is back to k+m chunks on distinct live nodes within
+// the rack cap, each chunk holding exactly the bytes its row's checksum names, and
+// that losing m more nodes afterwards still reads every object back byte-identical.
+import assert from 'node:assert/strict'
+import { randomBytes, randomUUID } from 'node:crypto'
+import { test } from 'node:test'
+import { checksumTree } from '../../src/codec/checksum.ts'
+import { queuedDeletions } from '../catalog/fixtures.ts'
+import { forEachBackend } from '../catalog/harness.ts'
+import { repairConfig, RepairWorker } from '../../src/repair/repair-worker.ts'
+import { assertChunksIntact, candidatesOf, drain, nodeId, repairHarness, silent, stripeSizeBytes } from './helpers.ts'
+
+forEachBackend((backend) => {
+  test('4 nodes of 16 lost, one per rack: every stripe back to 12 chunks; then 4 more lost and every object reads back', async () => {
+    const catalog = await backend.freshCatalog()
+    const h = await repairHarness(catalog, 16, 4)
+    const bodies = new Map([['a', randomBytes(5 * stripeSizeBytes + 77)], ['b', randomBytes(stripeSizeBytes / 3)], ['c', randomBytes(2 * stripeSizeBytes)]])
+    for (const [key, data] of bodies) await h.put(key, data)
+    const lost = [0, 5, 10, 15] // racks 0, 1, 2, 3
+    for (const i of lost) h.lose(i)
+    for (const i of lost) {
+      for (let cursor: string | undefined, more = true; more; ) {
+        const batch = await catalog.repairs.enqueueNode(nodeId(i), { ...(cursor ? { afterChunkId: cursor } : {}), limit: 3 })
+        cursor = batch.nextAfterChunkId ?? undefined
+        more = cursor !== undefined
+      }
+    }
+    assert.ok((await catalog.repairs.stats()).ready > 0)
+    const worker = h.worker()
+    await drain(worker, catalog)
+    const lostIds = new Set(lost.map(nodeId))
+    const deletions = await queuedDeletions(catalog)
+    for (const key of bodies.keys()) {
+      for (const stripe of await h.stripes(key)) {
+        assert.equal(stripe.chunks.length, 12, `${key} stripe ${stripe.stripeIndex} has every chunk`)
+        assert.equal(new Set(stripe.chunks.map((c) => c.nodeId)).size, 12, 'on distinct nodes')
+        assert.ok(stripe.chunks.every((c) => !lostIds.has(c.nodeId)), 'none on a lost node')
+        const perRack = new Map<string, number>()
+        for (const c of stripe.chunks) {
+          const rack = h.views.find((v) => v.id === c.nodeId)!.rack
+          perRack.set(rack, (perRack.get(rack) ?? 0) + 1)
+        }
+        assert.ok([...perRack.values()].every((n) => n <= 3), `rack cap: ${[...perRack.values()]}`)
+      }
+      await assertChunksIntact(h, key)
+    }
+    assert.ok(worker.status().chunksRebuilt as number > 0)
+    const rows = await catalog.db.sql`SELECT count(*)::int AS n FROM chunk_deletions WHERE reason = 'REPAIRED'`
+    assert.equal(rows[0]!.n, worker.status().chunksRebuilt, 'every replaced chunk is queued for deletion')
+    assert.ok(deletions.size >= (worker.status().chunksRebuilt as number))
+
+    // Full redundancy is back: 4 other nodes may go and nothing is lost.
+    for (const i of [1, 6, 11, 12]) h.store.setNodeFaults(nodeId(i), { down: true })
+    for (const [key, data] of bodies) assert.ok((await h.read(key)).equals(data), `${key} byte-identical`)
+  })
+
+  test('rotten chunks reported by a read are found, rebuilt (on the same node if need be) and pass their check after', async () => {
+    const catalog = await backend.freshCatalog()
+    const h = await repairHarness(catalog, 12, 4)
+    const data = randomBytes(3 * stripeSizeBytes)
+    await h.put('rot', data)
+    const [first, second] = await h.stripes('rot')
+    const rotten = [first!.chunks[2]!, first!.chunks[9]!, second!.chunks[0]!]
+    for (const chunk of rotten) h.memory.rawBytes(chunk.nodeId, chunk.chunkId)![100] ^= 0xff
+    assert.ok((await h.read('rot')).equals(data), 'a read never returns the rotten bytes')
+    await catalog.repairs.enqueueChunks(rotten.map((c) => c.chunkId), 'CORRUPT', 'test')
+    const worker = h.worker()
+    await drain(worker, catalog)
+    assert.equal(worker.status().chunksRebuilt, 3)
+    const rottenIds = new Set(rotten.map((c) => c.chunkId))
+    for (const stripe of await h.stripes('rot')) {
+      assert.equal(stripe.chunks.length, 12)
+      assert.ok(stripe.chunks.every((c) => !rottenIds.has(c.chunkId)))
+    }
+    await assertChunksIntact(h, 'rot')
+    const deletions = await queuedDeletions(catalog)
+    for (const id of rottenIds) assert.ok(deletions.has(id), 'the rotten chunk is queued for deletion')
+  })
+
+  test('a node back before repair reached it: the task is dropped without reading a chunk', async () => {
+    const catalog = await backend.freshCatalog()
+    const h = await repairHarness(catalog, 12, 4)
+    await h.put('x', randomBytes(stripeSizeBytes))
+    await catalog.repairs.enqueueNode(nodeId(3), { limit: 100 })
+    // Node 3 was DOWN past the grace when its stripes were queued; it heartbeats again (UP) before a worker gets there.
+    assert.equal(h.views.find((v) => v.id === nodeId(3))!.state, 'UP')
+    const gets = h.store.counters.calls.get
+    const worker = h.worker()
+    await drain(worker, catalog)
+    assert.equal(h.store.counters.calls.get, gets, 'no chunk was read')
+    assert.equal(worker.status().tasksHealthy, 1)
+    assert.equal(worker.status().chunksRebuilt, 0)
+  })
+
+  test('a node DOWN but within the repair grace: its chunks are neither rebuilt nor used as sources', async () => {
+    const catalog = await backend.freshCatalog()
+    const h = await repairHarness(catalog, 12, 4)
+    const data = randomBytes(stripeSizeBytes)
+    await h.put('g', data)
+    const [stripe] = await h.stripes('g')
+    const silentNode = stripe!.chunks[0]!.nodeId
+    Object.assign(h.views.find((v) => v.id === silentNode)!, { state: 'DOWN', heartbeatAgeMs: 1_500 })
+    h.store.setNodeFaults(silentNode, { down: true })
+    const rotten = stripe!.chunks[4]!
+    h.memory.rawBytes(rotten.nodeId, rotten.chunkId)![0] ^= 1
+    await catalog.repairs.enqueueChunks([rotten.chunkId], 'CORRUPT')
+    await drain(h.worker(), catalog)
+    const [after] = await h.stripes('g')
+    assert.equal(after!.chunks.find((c) => c.chunkIndex === 0)!.nodeId, silentNode, 'the silent node keeps its chunk')
+    assert.notEqual(after!.chunks.find((c) => c.chunkIndex === 4)!.chunkId, rotten.chunkId, 'the rotten chunk was rebuilt')
+    h.store.clearNodeFaults()
+    await assertChunksIntact(h, 'g')
+  })
+
+  test('a worker judges nodes on a view reloaded after it claimed, not on one from before the grace ran out', async () => {
+    const catalog = await backend.freshCatalog()
+    const h = await repairHarness(catalog, 13, 4)
+    const data = randomBytes(2 * stripeSizeBytes)
+    await h.put('stale', data)
+    let seen = h.views.map((v) => ({ ...v })) // taken while node 4 was still heartbeating
+    h.lose(4)
+    await catalog.repairs.enqueueNode(nodeId(4), { limit: 100 })
+    const worker = new RepairWorker({
+      catalog,
+      store: h.store,
+      nodes: () => seen,
+      candidates: () => candidatesOf(seen),
+      refreshNodes: async () => {
+        seen = h.views.map((v) => ({ ...v }))
+      },
+      owner: 'stale',
+      config: repairConfig({ concurrency: 4, rateBytesPerSec: 1e12, idleMs: 5, retryMsMin: 1, retryMsMax: 5, downTimeoutMs: 1000, repairGraceMs: 1000 }),
+      log: silent,
+    })
+    await drain(worker, catalog)
+    assert.equal(worker.status().tasksHealthy, 0, 'no task was dropped as healthy')
+    for (const stripe of await h.stripes('stale')) assert.ok(stripe.chunks.every((c) => c.nodeId !== nodeId(4)))
+    await assertChunksIntact(h, 'stale')
+  })
+
+  test('too few nodes to keep the rule: the task waits; once a node joins it completes', async () => {
+    const catalog = await backend.freshCatalog()
+    const h = await repairHarness(catalog, 12, 4)
+    const data = randomBytes(2 * stripeSizeBytes)
+    await h.put('few', data)
+    h.lose(7)
+    await catalog.repairs.enqueueNode(nodeId(7), { limit: 100 })
+    const worker = h.worker()
+    const signal = new AbortController().signal
+    await worker.step(signal)
+    assert.equal(worker.status().tasksFailed, 2, 'NotEnoughNodes: 11 live nodes all hold a chunk of each stripe')
+    const waiting = await catalog.db.sql`SELECT last_error FROM repair_tasks`
+    assert.equal(waiting.length, 2)
+    assert.match(waiting[0]!.last_error, /no node that keeps the rack rule/)
+    h.addNode(12, 'rack-3') // node 7 was in rack 3
+    await new Promise((resolve) => setTimeout(resolve, 20)) // past the retry backoff
+    await drain(worker, catalog)
+    for (const stripe of await h.stripes('few')) {
+      assert.equal(stripe.chunks.length, 12)
+      assert.ok(stripe.chunks.some((c) => c.nodeId === nodeId(12)))
+    }
+    await assertChunksIntact(h, 'few')
+    assert.ok((await h.read('few')).equals(data))
+  })
+
+  test('two workers on one stripe (a lease ran out mid-task): one repair applies, the other changes nothing', async () => {
+    const catalog = await backend.freshCatalog()
+    const h = await repairHarness(catalog, 13, 4)
+    const data = randomBytes(stripeSizeBytes)
+    await h.put('race', data)
+    const [stripe] = await h.stripes('race')
+    const victim = stripe!.chunks[3]!.nodeId
+    h.lose(Number(victim.slice(-12)))
+    await catalog.repairs.enqueueNode(victim, { limit: 100 })
+    const slow = h.worker('slow')
+    const fast = h.worker('fast')
+    const [task] = await catalog.repairs.claim({ owner: 'slow', leaseMs: 10_000, limit: 1 })
+    assert.ok(task)
+    // The slow worker reads its sources while its lease runs out and the fast one takes the task and finishes.
+    h.store.setNodeFaults(stripe!.chunks[0]!.nodeId, { delayMs: 300 })
+    const slowRun = slow.run(task, new AbortController().signal)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    await catalog.db.sql`UPDATE repair_tasks SET available_at = now() - INTERVAL '1 second'`
+    await drain(fast, catalog)
+    assert.equal(await slowRun, 'lost')
+    h.store.clearNodeFaults(stripe!.chunks[0]!.nodeId)
+    const [after] = await h.stripes('race')
+    assert.equal(after!.chunks.length, 12)
+    assert.equal(new Set(after!.chunks.map((c) => c.nodeId)).size, 12)
+    assert.equal(fast.status().chunksRebuilt, 1)
+    assert.equal(slow.status().chunksRebuilt, 0)
+    await assertChunksIntact(h, 'race')
+  })
+
+  test('a stripe with two chunks on one node gets one of them moved to a node of its own', async () => {
+    const catalog = await backend.freshCatalog()
+    const h = await repairHarness(catalog, 13, 4)
+    const data = randomBytes(stripeSizeBytes)
+    await h.put('dup', data)
+    const [stripe] = await h.stripes('dup')
+    const four = stripe!.chunks.find((c) => c.chunkIndex === 4)!
+    const five = stripe!.chunks.find((c) => c.chunkIndex === 5)!
+    // Chunk 5's bytes, stored again on chunk 4's node, and the row pointed there.
+    const bytes = await h.memory.get(five.nodeId, five.chunkId)
+    const moved = { ...five, chunkId: randomUUID(), nodeId: four.nodeId }
+    await h.memory.put(moved.nodeId, moved.chunkId, bytes, checksumTree(bytes))
+    const objectId = (await catalog.objects.get(h.bucket, 'dup'))!.objectId
+    assert.equal((await catalog.chunks.replace({ objectId, partNumber: 1, stripeIndex: 0 }, [moved])).applied, true)
+    await catalog.repairs.enqueue([{ objectId, partNumber: 1, stripeIndex: 0, reason: 'NODE_DOWN' }])
+    await drain(h.worker(), catalog)
+    const [after] = await h.stripes('dup')
+    assert.equal(new Set(after!.chunks.map((c) => c.nodeId)).size, 12, 'distinct nodes again')
+    await assertChunksIntact(h, 'dup')
+    assert.ok((await h.read('dup')).equals(data))
+  })
+
+  test('chunks on a DRAINING node move to other nodes and the bytes stay the same', async () => {
+    const catalog = await backend.freshCatalog()
+    const h = await repairHarness(catalog, 13, 4)
+    const data = randomBytes(3 * stripeSizeBytes + 5)
+    await h.put('drain', data)
+    const draining = h.views[2]!
+    draining.state = 'DRAINING'
+    await catalog.repairs.enqueueNode(draining.id, { limit: 100, reason: 'DRAIN' })
+    await drain(h.worker(), catalog)
+    for (const stripe of await h.stripes('drain')) {
+      assert.equal(stripe.chunks.length, 12)
+      assert.ok(stripe.chunks.every((c) => c.nodeId !== draining.id))
+    }
+    await assertChunksIntact(h, 'drain')
+    assert.ok((await h.read('drain')).equals(data))
+  })
+
+  test('the rate limit paces bytes read and written', async () => {
+    const catalog = await backend.freshCatalog()
+    const h = await repairHarness(catalog, 13, 4)
+    await h.put('paced', randomBytes(4 * stripeSizeBytes)) // 4 stripes of 16 KiB chunks
+    h.lose(0)
+    await catalog.repairs.enqueueNode(nodeId(0), { limit: 100 })
+    const stripes = Number((await catalog.repairs.stats()).ready)
+    const rate = 512 * 1024
+    const started = performance.now()
+    await drain(h.worker('paced', { rateBytesPerSec: rate }), catalog)
+    const seconds = (performance.now() - started) / 1000
+    const bytes = stripes * 9 * 16 * 1024 // 8 read + 1 written per stripe
+    assert.ok(seconds >= (bytes - 16 * 1024) / rate, `moved ${bytes} bytes in ${seconds.toFixed(2)} s at a cap of ${rate} B/s`)
+  })
+})
