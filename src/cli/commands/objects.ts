@@ -33,7 +33,11 @@ export const cpCommand: CommandModule<object, CpArgs> = {
       const from = parseRemote(argv.source)
       const to = parseRemote(argv.target)
       if (!from && to) {
-        const size = (await stat(argv.source)).size
+        const source = await stat(argv.source).catch((error: NodeJS.ErrnoException) => {
+          throw new BlobfsError('InvalidArgument', `${argv.source}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`, { cause: error })
+        })
+        if (!source.isFile()) throw new BlobfsError('InvalidArgument', `${argv.source} is not a regular file`)
+        const size = source.size
         const key = to.key === '' || to.key.endsWith('/') ? to.key + argv.source.split('/').pop() : to.key
         const bar = progressBar(size, 'upload  ', argv.progress)
         try {
