@@ -209,8 +209,9 @@ async function chunkBytes(options: DrainOptions, stripe: StripeState, chunkIndex
   )
   const shards: Buffer[] = []
   for (let i = 0; i < k; i++) {
-    const shard = Buffer.alloc(stripe.shardSizeBytes)
-    bytes.copy(shard, 0, i * stripe.shardSizeBytes, Math.min((i + 1) * stripe.shardSizeBytes, bytes.length))
+    const shard = Buffer.alloc(stripe.shardSizeBytes) // zeros past the stripe's end, as the writer padded it
+    const start = i * stripe.shardSizeBytes
+    if (start < bytes.length) bytes.copy(shard, 0, start, Math.min(start + stripe.shardSizeBytes, bytes.length))
     shards.push(shard)
   }
   for (let i = 0; i < m; i++) shards.push(Buffer.alloc(stripe.shardSizeBytes))

@@ -12,7 +12,7 @@ import { MultipartGc } from '../../src/repair/multipart-gc.ts'
 import { forEachBackend } from '../catalog/harness.ts'
 import { memoryCluster, nodeIds, quietLog, runUntilIdle, stripeSizeBytes } from './harness.ts'
 
-const idleMs = 600
+const idleMs = 2_000 // long enough that the 'active' session stays active on a loaded machine
 
 forEachBackend((backend) => {
   test('idle sessions are aborted and their chunks deleted; active and completed uploads are untouched', async () => {
@@ -41,7 +41,7 @@ forEachBackend((backend) => {
     assert.equal(gc.status().chunksQueued, 4 * 2 * 12, 'four sessions had one two-stripe part each')
     for (const uploadId of abandoned) assert.equal(await catalog.multipart.get(uploadId), null)
     assert.ok(await catalog.multipart.get(active.uploadId), 'the active session is kept')
-    assert.deepEqual(await catalog.multipart.sessionStats({ idleMs, countMax: 100 }), { open: 1, idle: 0, capped: false })
+    assert.deepEqual(await catalog.multipart.sessionStats({ idleMs: 60_000, countMax: 100 }), { open: 1, idle: 0, capped: false })
 
     for (const node of nodeIds) await runUntilIdle(new ChunkGc({ catalog, store: cluster.store, nodeId: node, owner: 't', log: quietLog, deletesPerSecMax: 1e6 }))
     assert.deepEqual(cluster.stored(), await cluster.referenced(), 'only chunks of the active session and the completed object remain')
