@@ -112,6 +112,7 @@ export const chunkDeletionDelayMsDefault = 10 * 60_000 // readers of a replaced 
 export const multipartListPartsMax = 1000
 export const multipartListUploadsMax = 1000
 export const symlinkTargetBytesMax = 4096
+export const httpHeadersBytesMax = 8 * KiB // stored standard headers (Cache-Control, ...), names and values together
 // The embedded catalog (PGlite served over pglite-socket)
 export const embeddedConnectionsMax = 512
 export const embeddedSessionHoldMsMax = 30_000 // a client holding the single session this long is cut off
@@ -154,6 +155,35 @@ assert.ok(fuseSpoolMemoryBytesPerFileDefault <= fuseSpoolMemoryBytesTotalDefault
 assert.ok(fuseMaxReadBytes <= fuseBlockSizeBytesDefault)
 assert.ok(fuseOpTimeoutMsDefault < fuseTransferTimeoutMsDefault)
 
+// Garbage collection and drain (src/repair: chunk-gc, multipart-gc, inventory-sweep, drain).
+// The sweep's safety rests on one relation: a chunk nothing references is deleted
+// only once it is older than the orphan grace, and no writer commits a chunk older
+// than writeDurationMsMax (the object layer refuses the commit), so the grace must
+// exceed it. Multipart parts are referenced from the moment they are recorded.
+const hourMs = 3600_000
+export const writeDurationMsMax = 12 * hourMs // a PUT or part upload that takes longer is refused at commit
+export const orphanGraceMsDefault = 24 * hourMs // unreferenced chunks younger than this are left alone
+export const multipartIdleMsDefault = multipartIdleDaysDefault * 24 * hourMs
+export const chunkGcBatchMax = 64 // deletions one GC step claims
+export const chunkGcConcurrency = 8 // tombstones one node's GC has in flight
+export const chunkGcDeletesPerSecDefault = 500 // per node
+export const chunkGcLeaseMs = 60_000
+export const chunkGcRetryMsMax = 10 * 60_000 // backoff cap for a deletion that keeps failing
+export const gcIdleMsDefault = 5_000 // an idle GC worker looks again after this long
+export const multipartGcIntervalMsDefault = 10 * 60_000
+export const multipartGcBatchMax = 100 // sessions examined per step
+export const inventorySweepIntervalMsDefault = 6 * hourMs // one node's sweep starts this long after the previous one ended
+export const inventorySweepBatchChunks = 1000 // chunk ids per catalog lookup
+export const inventorySweepChunksPerSecDefault = 20_000
+export const drainConcurrencyDefault = 4 // stripes one drain moves at once
+export const drainPageChunks = 200 // chunk rows read per catalog page
+export const nodeHealthTimeoutMs = 2_000 // `blobfs status` asks every node, each bounded by this
+
+assert.ok(orphanGraceMsDefault > writeDurationMsMax)
+assert.ok(chunkGcBatchMax <= queueClaimBatchMax && multipartGcBatchMax <= multipartListUploadsMax)
+assert.ok(chunkGcLeaseMs <= queueLeaseMsMax && chunkGcRetryMsMax <= queueLeaseMsMax)
+assert.ok(inventorySweepBatchChunks <= catalogRowsPerInsertMax * 10)
+assert.ok(drainPageChunks <= catalogRowsPerInsertMax)
 // Durability (src/repair): failure detection and stripe repair on every node
 export const downTimeoutMsDefault = 60_000 // heartbeat older than this -> DOWN (production: 10 min, docs/operations.md)
 export const downTimeoutMsProduction = 10 * 60_000 // the documented production setting: a reboot does not start a repair storm

@@ -12,7 +12,7 @@ import type { CheckedChunkRow, CheckedParts } from './validate.ts'
 // awaits through extra microtasks, so every statement below is started explicitly
 // with .execute() at the point where it is created: creation order is send order.
 
-export type DeletionReason = 'REPLACED' | 'DELETED' | 'PART_REPLACED' | 'UPLOAD_ABORTED' | 'PART_UNUSED' | 'REPAIRED' | 'ORPHANED'
+export type DeletionReason = 'REPLACED' | 'DELETED' | 'PART_REPLACED' | 'UPLOAD_ABORTED' | 'PART_UNUSED' | 'REPAIRED' | 'ORPHANED' | 'DRAINED'
 
 /** Inserts the chunk rows of a version (or of a multipart part) in bounded batches. */
 export async function insertChunkRows(q: TxSql, objectId: string, rows: readonly CheckedChunkRow[]): Promise<void> {

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict'
 import { catalogRowsPerInsertMax, chunkDeletionDelayMsDefault } from '../limits.ts'
 import { queueChunks } from './chunk-map.ts'
 import { toNumber, type Db, type Queryable } from './db.ts'
+import { batches } from './rows.ts'
 import type { StripeKey } from './queues.ts'
 import type { ChunkRecord, SchemeName } from './types.ts'
 import { checkCount, checkCrc, checkName, checkUuid, invalid, parseScheme } from './validate.ts'
@@ -22,6 +23,15 @@ export interface StripeState extends StripeKey {
   chunks: ChunkRecord[]
 }
 
+export interface DegradedSummary {
+  /** Stripes examined that exist. */
+  stripes: number
+  /** Stripe count by the number of chunks each lacks (k+m minus chunks on available nodes). */
+  byLacking: Record<number, number>
+  /** More rows existed than were examined: the counts are a lower bound. */
+  truncated: boolean
+}
+
 export interface ChunkLocation extends StripeKey {
   chunkId: string
   chunkIndex: number
@@ -37,10 +47,10 @@ export class ChunkMap {
 
   /** A stripe's chunks and geometry, whether its object is committed or still a multipart upload; null if gone. */
   async stripe(key: StripeKey): Promise<StripeState | null> {
-    return this.stripeIn(this.db.sql, checkKey(key))
+    return this.#stripeIn(this.db.sql, checkKey(key))
   }
 
-  private async stripeIn(q: Queryable, key: StripeKey): Promise<StripeState | null> {
+  async #stripeIn(q: Queryable, key: StripeKey): Promise<StripeState | null> {
     const rows = await q`SELECT c.chunk_index, c.chunk_id, c.storage_node_id, c.length_bytes, c.checksum_crc32c,
         coalesce(o.erasure_coding_scheme, u.erasure_coding_scheme) AS scheme,
         coalesce(p.size_bytes, mp.size_bytes) AS part_size, coalesce(p.stripe_size_bytes, mp.stripe_size_bytes) AS stripe_size,
@@ -112,7 +122,7 @@ export class ChunkMap {
     return this.db.tx(async (q) => {
       await q`SELECT chunk_index FROM object_chunks_allocation
         WHERE object_id = ${stripeKey.objectId} AND part_index = ${stripeKey.partNumber} AND stripe_index = ${stripeKey.stripeIndex} FOR UPDATE`
-      const state = await this.stripeIn(q, stripeKey)
+      const state = await this.#stripeIn(q, stripeKey)
       const orphan = async (conflict: boolean) => {
         const chunksQueued = await queueChunks(q, chunks.map((c) => ({ nodeId: c.nodeId, chunkId: c.chunkId, objectId: stripeKey.objectId })), 'ORPHANED', 0)
         return { applied: false, chunksQueued, conflict }
@@ -190,6 +200,107 @@ export class ChunkMap {
     if (ids.length > catalogRowsPerInsertMax * 10) throw invalid(`at most ${catalogRowsPerInsertMax * 10} chunk ids per call`)
     const rows = await this.db.read((q) => q`SELECT chunk_id FROM object_chunks_allocation WHERE chunk_id = ANY(${ids}::UUID[])`)
     return new Set(rows.map((r) => r.chunk_id as string))
+  }
+
+  /**
+   * Which of these chunk ids the chunk map places on `nodeId`. The GC asks per node:
+   * a writer that timed out on one node and stored the same chunk id on an
+   * alternate leaves a copy on the first node that nothing references there.
+   */
+  async referencedOn(nodeId: string, chunkIds: readonly string[]): Promise<Set<string>> {
+    checkName(nodeId, 'node id', 64)
+    const ids = chunkIds.map((id) => checkUuid(id, 'chunk id'))
+    if (ids.length === 0) return new Set()
+    if (ids.length > catalogRowsPerInsertMax * 10) throw invalid(`at most ${catalogRowsPerInsertMax * 10} chunk ids per call`)
+    const rows = await this.db.read(
+      (q) => q`SELECT chunk_id FROM object_chunks_allocation WHERE chunk_id = ANY(${ids}::UUID[]) AND storage_node_id = ${nodeId}`,
+    )
+    return new Set(rows.map((r) => r.chunk_id as string))
+  }
+
+  /**
+   * Moves one chunk of a stripe to a copy on another node (drain): if the row
+   * still holds `fromChunkId`, it now names the copy and the old chunk is queued
+   * for deletion after the deletion delay (readers that already looked it up
+   * finish first). If the row changed meanwhile (a repair replaced the chunk) or
+   * the stripe is gone (its object was deleted), the copy is queued for deletion
+   * instead and nothing else changes. The copy must have the same length and root.
+   */
+  async relocate(key: StripeKey, move: { chunkIndex: number; fromChunkId: string; to: ChunkRecord }): Promise<'moved' | 'changed' | 'gone'> {
+    const stripeKey = checkKey(key)
+    const chunkIndex = checkCount(move.chunkIndex, 'chunk index', 0, 254)
+    const from = checkUuid(move.fromChunkId, 'chunk id')
+    const to = { ...move.to, chunkId: checkUuid(move.to.chunkId, 'chunk id'), nodeId: checkName(move.to.nodeId, 'node id', 64), root: checkCrc(move.to.root, 'chunk checksum root') }
+    if (to.chunkId === from) throw invalid('a relocated chunk gets a new chunk id')
+    return this.db.tx(async (q) => {
+      const rows = await q`SELECT chunk_id, storage_node_id, length_bytes, checksum_crc32c FROM object_chunks_allocation
+        WHERE object_id = ${stripeKey.objectId} AND part_index = ${stripeKey.partNumber} AND stripe_index = ${stripeKey.stripeIndex}
+          AND chunk_index = ${chunkIndex} FOR UPDATE`
+      const row = rows[0]
+      if (row === undefined || row.chunk_id !== from) {
+        await queueChunks(q, [{ nodeId: to.nodeId, chunkId: to.chunkId, objectId: stripeKey.objectId }], 'ORPHANED', 0)
+        return row === undefined ? 'gone' : 'changed'
+      }
+      if (toNumber(row.length_bytes) !== to.lengthBytes || toNumber(row.checksum_crc32c) !== to.root) {
+        throw invalid(`the copy of chunk ${from} differs from it (length or checksum root)`)
+      }
+      await queueChunks(q, [{ nodeId: row.storage_node_id as string, chunkId: from, objectId: stripeKey.objectId }], 'DRAINED', this.config.deletionDelayMs)
+      await q`UPDATE object_chunks_allocation SET chunk_id = ${to.chunkId}, storage_node_id = ${to.nodeId}
+        WHERE object_id = ${stripeKey.objectId} AND part_index = ${stripeKey.partNumber} AND stripe_index = ${stripeKey.stripeIndex}
+          AND chunk_index = ${chunkIndex}`
+      return 'moved'
+    })
+  }
+
+  /** How many chunks the catalog places on `nodeId` (an index range: proportional to that node's chunks). */
+  async countOnNode(nodeId: string): Promise<number> {
+    checkName(nodeId, 'node id', 64)
+    const rows = await this.db.read((q) => q`SELECT CAST(count(*) AS INT8) AS n FROM object_chunks_allocation WHERE storage_node_id = ${nodeId}`)
+    return toNumber(rows[0]!.n)
+  }
+
+  /**
+   * Stripes short of chunks, by how many they lack: those with a chunk on one of
+   * `unavailableNodeIds` (DOWN nodes) and those queued for repair. A bounded read
+   * for `blobfs status`: at most `rowsScanMax` rows of each source are looked at,
+   * and `truncated` says when there was more. A stripe queued for repair whose
+   * chunks all look present (a corrupt chunk, say) counts under lacking 0.
+   */
+  async degradedSummary(options: { unavailableNodeIds: readonly string[]; rowsScanMax: number }): Promise<DegradedSummary> {
+    const down = options.unavailableNodeIds.map((id) => checkName(id, 'node id', 64))
+    const scanMax = checkCount(options.rowsScanMax, 'rowsScanMax', 1, 1_000_000)
+    const [onDown, queued] = await Promise.all([
+      down.length === 0
+        ? Promise.resolve([])
+        : this.db.read((q) => q`SELECT object_id, part_index, stripe_index FROM object_chunks_allocation WHERE storage_node_id = ANY(${down}) LIMIT ${scanMax}`),
+      this.db.read((q) => q`SELECT object_id, part_index, stripe_index FROM repair_tasks LIMIT ${scanMax}`),
+    ])
+    const stripes = new Map<string, [string, number, number]>()
+    for (const r of [...onDown, ...queued]) stripes.set(`${r.object_id}/${r.part_index}/${r.stripe_index}`, [r.object_id, r.part_index, r.stripe_index])
+    const byLacking: Record<number, number> = {}
+    let counted = 0
+    for (const batch of batches([...stripes.values()], catalogRowsPerInsertMax)) {
+      const rows = await this.db.read(
+        (q) => q`SELECT c.object_id, c.part_index, c.stripe_index, CAST(count(*) AS INT8) AS present,
+            CAST(sum(CASE WHEN c.storage_node_id = ANY(${down}) THEN 1 ELSE 0 END) AS INT8) AS unavailable,
+            max(coalesce(o.erasure_coding_scheme, u.erasure_coding_scheme)) AS scheme
+          FROM object_chunks_allocation c
+          LEFT JOIN bucket_objects o ON o.object_id = c.object_id
+          LEFT JOIN multipart_uploads u ON u.object_id = c.object_id
+          WHERE (c.object_id, c.part_index, c.stripe_index) IN (
+            SELECT CAST(v.object_id AS UUID), CAST(v.part_index AS INT4), CAST(v.stripe_index AS INT4)
+            FROM (VALUES ${q(batch)}) AS v (object_id, part_index, stripe_index))
+          GROUP BY c.object_id, c.part_index, c.stripe_index`,
+      )
+      for (const row of rows) {
+        const scheme = row.scheme === null ? null : parseScheme(row.scheme)
+        if (!scheme) continue
+        const lacking = Math.max(0, scheme.dataShards + scheme.parityShards - (toNumber(row.present) - toNumber(row.unavailable)))
+        byLacking[lacking] = (byLacking[lacking] ?? 0) + 1
+        counted++
+      }
+    }
+    return { stripes: counted, byLacking, truncated: onDown.length >= scanMax || queued.length >= scanMax }
   }
 }
 

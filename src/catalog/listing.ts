@@ -27,7 +27,7 @@ import {
   prefixEnd,
   startsWith,
 } from './keys.ts'
-import { objectColumns, objectFromRow } from './rows.ts'
+import { objectColumns, objectFromValues } from './rows.ts'
 import type { ListOptions, ListResult, ObjectRecord } from './types.ts'
 import { checkCount } from './validate.ts'
 
@@ -66,9 +66,9 @@ export async function listObjects(db: Db, bucket: string, options: ListOptions):
       ? Promise.resolve([])
       : delimiter === null
         ? db.read(
-            (q) => q`SELECT ${q.unsafe(objectColumns)} FROM bucket_objects o
+            (q) => q`SELECT o.object_key, ${q.unsafe(objectColumns)} FROM bucket_objects o
               WHERE o.bucket_name = ${bucket} AND o.object_key >= ${from} AND o.object_key < ${end}
-              ORDER BY o.object_key LIMIT ${maxKeys + 1}`,
+              ORDER BY o.object_key LIMIT ${maxKeys + 1}`.values(),
           )
         : db.read(
             (q) => q`WITH RECURSIVE walk (object_key, depth) AS (
@@ -89,28 +89,34 @@ export async function listObjects(db: Db, bucket: string, options: ListOptions):
                 FROM walk w
                 WHERE w.object_key IS NOT NULL AND w.depth <= ${maxKeys}
               )
-              SELECT ${q.unsafe(objectColumns)} FROM walk w
-              JOIN bucket_objects o ON o.bucket_name = ${bucket} AND o.object_key = w.object_key
-              ORDER BY w.depth`,
+              -- Only keys need their rows; a common prefix is just the walked key's bytes.
+              -- The CASE gives the join a NULL key for those, which the index scan skips
+              -- without descending (a join filter would look the row up and then drop it).
+              SELECT w.object_key AS walked_key, ${q.unsafe(objectColumns)} FROM walk w
+              LEFT JOIN bucket_objects o ON o.bucket_name = ${bucket}
+                AND o.object_key = CASE WHEN position(${delimiter} IN substring(w.object_key FROM ${prefix.length + 1})) = 0 THEN w.object_key END
+              WHERE w.object_key IS NOT NULL
+              ORDER BY w.depth`.values(),
           ),
   ])
   if (exists.length === 0) throw new BlobfsError('NoSuchBucket', `bucket ${bucket} does not exist`)
   if (rows.length === 0) return emptyResult
 
+  // Rows are arrays (see objectFromValues): the walked key, then objectColumns (NULL for a common prefix).
   const objects: ObjectRecord[] = []
   const commonPrefixes: string[] = []
   let last: Buffer | null = null
   let entries = 0
   for (const row of rows) {
     if (entries === maxKeys) break
-    const key = row.object_key as Buffer
+    const key = row[0] as Buffer
     const common = commonPrefixOf(key, prefix, delimiter)
     if (common !== null) {
       if (last !== null && last.equals(common)) continue // only possible in a non-delimited scan; kept for safety
       commonPrefixes.push(decodeKey(common))
       last = common
     } else {
-      objects.push(objectFromRow(row))
+      objects.push(objectFromValues(row, 1))
       last = key
     }
     entries++

@@ -17,7 +17,7 @@ import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { BlobfsError } from '../errors.ts'
-import { keyLengthBytesMax, multipartPartsMax, shardsTotalMax, symlinkTargetBytesMax } from '../limits.ts'
+import { httpHeadersBytesMax, keyLengthBytesMax, multipartPartsMax, shardsTotalMax, symlinkTargetBytesMax } from '../limits.ts'
 import { sqlStateOf, toBlobfsError, type Db } from './db.ts'
 
 export interface Migration {
@@ -32,6 +32,7 @@ assert.equal(keyLengthBytesMax, 1024)
 assert.equal(multipartPartsMax, 10000)
 assert.equal(shardsTotalMax, 255)
 assert.equal(symlinkTargetBytesMax, 4096)
+assert.ok(httpHeadersBytesMax <= 64 * 1024) // a JSONB column, read with every object row
 
 export const migrations: readonly Migration[] = [
   {
@@ -187,6 +188,19 @@ export const migrations: readonly Migration[] = [
       `CREATE INDEX IF NOT EXISTS chunk_deletions_node_available_idx ON chunk_deletions (storage_node_id, available_at)`,
     ],
   },
+  {
+    // S3 "system metadata" (Cache-Control, Content-Disposition, Content-Encoding,
+    // Content-Language, Expires): stored with the object, returned on GET/HEAD. A
+    // multipart session keeps them until completion. The constant default needs no
+    // table rewrite on PostgreSQL 11+ or CockroachDB, and rows written by an older
+    // blobfs (which does not name the column) get {}.
+    version: 5,
+    name: 'stored standard HTTP headers of objects and multipart uploads',
+    statements: [
+      `ALTER TABLE bucket_objects ADD COLUMN IF NOT EXISTS http_headers JSONB NOT NULL DEFAULT '{}'`,
+      `ALTER TABLE multipart_uploads ADD COLUMN IF NOT EXISTS http_headers JSONB NOT NULL DEFAULT '{}'`,
+    ],
+  },
 ]
 
 const migrationsTable = `CREATE TABLE IF NOT EXISTS blobfs_schema_migrations (
@@ -231,10 +245,13 @@ async function runDdl(db: Db, statement: string): Promise<void> {
   }
 }
 
-/** Brings the schema up to the latest version. Safe to call from many processes at once. */
-export async function migrate(db: Db): Promise<MigrationResult> {
-  for (let i = 1; i < migrations.length; i++) {
-    if (migrations[i]!.version <= migrations[i - 1]!.version) throw new Error('migration versions must increase')
+/**
+ * Brings the schema up to the latest version. Safe to call from many processes at
+ * once. `list` is for tests that build a database as an older blobfs left it.
+ */
+export async function migrate(db: Db, list: readonly Migration[] = migrations): Promise<MigrationResult> {
+  for (let i = 1; i < list.length; i++) {
+    if (list[i]!.version <= list[i - 1]!.version) throw new Error('migration versions must increase')
   }
   await runDdl(db, migrationsTable)
   const recorded = new Map<number, string>()
@@ -242,7 +259,7 @@ export async function migrate(db: Db): Promise<MigrationResult> {
   for (const row of rows) recorded.set(row.version, row.checksum)
 
   const applied: number[] = []
-  for (const migration of migrations) {
+  for (const migration of list) {
     const checksum = migrationChecksum(migration)
     const seen = recorded.get(migration.version)
     if (seen !== undefined) {
@@ -258,9 +275,9 @@ export async function migrate(db: Db): Promise<MigrationResult> {
     )
     if (inserted.length === 1) applied.push(migration.version)
   }
-  const known = new Set(migrations.map((m) => m.version))
+  const known = new Set(list.map((m) => m.version))
   const unknown = [...recorded.keys()].filter((v) => !known.has(v)).sort((a, b) => a - b)
-  const current = Math.max(latestSchemaVersion, ...unknown)
+  const current = Math.max(list[list.length - 1]!.version, ...unknown)
   return { applied, current, unknown }
 }
 

@@ -36,6 +36,8 @@ export interface UploadRecord {
   scheme: SchemeName
   contentType: string
   userMetadata: Record<string, string>
+  /** Stored standard HTTP headers the completed object will carry. */
+  httpHeaders: Record<string, string>
   initiatedAt: Date
 }
 
@@ -54,6 +56,7 @@ export interface CreateUploadInput {
   scheme?: SchemeName
   contentType?: string
   userMetadata?: Record<string, string>
+  httpHeaders?: Record<string, string>
 }
 
 export interface CompleteUploadInput {
@@ -78,7 +81,7 @@ export interface CompleteUploadResult {
   unusedChunksQueued: number
 }
 
-const uploadColumns = 'u.upload_id, u.object_id, u.bucket_name, u.object_key, u.erasure_coding_scheme, u.content_type, u.user_metadata, u.initiated_at'
+const uploadColumns = 'u.upload_id, u.object_id, u.bucket_name, u.object_key, u.erasure_coding_scheme, u.content_type, u.user_metadata, u.http_headers, u.initiated_at'
 
 function uploadFromRow(row: Row): UploadRecord {
   return {
@@ -89,6 +92,7 @@ function uploadFromRow(row: Row): UploadRecord {
     scheme: row.erasure_coding_scheme,
     contentType: row.content_type,
     userMetadata: row.user_metadata ?? {},
+    httpHeaders: row.http_headers ?? {},
     initiatedAt: row.initiated_at,
   }
 }
@@ -134,8 +138,8 @@ export class Multipart {
     return this.db.tx(async (q) => {
       const buckets = await q`SELECT bucket_name FROM storage_buckets WHERE bucket_name = ${bucket}`
       if (buckets.length === 0) throw new BlobfsError('NoSuchBucket', `bucket ${bucket} does not exist`)
-      const rows = await q`INSERT INTO multipart_uploads AS u (upload_id, object_id, bucket_name, object_key, erasure_coding_scheme, content_type, user_metadata)
-        VALUES (${uploadId}, ${objectId}, ${bucket}, ${key}, ${scheme}, ${attributes.contentType}, ${q.json(attributes.userMetadata)})
+      const rows = await q`INSERT INTO multipart_uploads AS u (upload_id, object_id, bucket_name, object_key, erasure_coding_scheme, content_type, user_metadata, http_headers)
+        VALUES (${uploadId}, ${objectId}, ${bucket}, ${key}, ${scheme}, ${attributes.contentType}, ${q.json(attributes.userMetadata)}, ${q.json(attributes.httpHeaders)})
         RETURNING ${q.unsafe(uploadColumns)}`
       return uploadFromRow(rows[0]!)
     })
@@ -147,7 +151,7 @@ export class Multipart {
     return rows.length === 0 ? null : uploadFromRow(rows[0]!)
   }
 
-  private async lockUpload(q: TxSql, uploadId: string, expect?: { bucket: string; key: Buffer }): Promise<UploadRecord> {
+  async #lockUpload(q: TxSql, uploadId: string, expect?: { bucket: string; key: Buffer }): Promise<UploadRecord> {
     const rows = await q`SELECT ${q.unsafe(uploadColumns)} FROM multipart_uploads u WHERE u.upload_id = ${uploadId} FOR UPDATE`
     const upload = rows.length === 0 ? null : rows[0]!
     if (upload === null || (expect && (upload.bucket_name !== expect.bucket || !Buffer.from(upload.object_key).equals(expect.key)))) {
@@ -238,7 +242,7 @@ export class Multipart {
     if (input.etag !== undefined) checkName(input.etag, 'etag', 64)
 
     return this.db.tx(async (q) => {
-      const upload = await this.lockUpload(q, id, { bucket, key })
+      const upload = await this.#lockUpload(q, id, { bucket, key })
       const stored = await q`SELECT part_number, size_bytes, stripe_size_bytes, etag, checksum_crc32c, uploaded_at
         FROM multipart_parts WHERE upload_id = ${id} ORDER BY part_number`
       const byNumber = new Map(stored.map((row) => [row.part_number as number, partFromRow(row)]))
@@ -253,7 +257,7 @@ export class Multipart {
         }
         chosen.push(part)
       })
-      const current = await this.currentVersion(q, bucket, key)
+      const current = await this.#currentVersion(q, bucket, key)
       if (input.ifNoneMatch && current !== null) throw new BlobfsError('PreconditionFailed', `${input.key} already exists`)
       const replaced = current === null ? null : { objectId: current, chunksQueued: await retireObject(q, current, 'REPLACED', this.config.deletionDelayMs) }
 
@@ -276,11 +280,11 @@ export class Multipart {
       })
       const [objects, unused] = await Promise.all([
         q`INSERT INTO bucket_objects AS o (object_id, bucket_name, object_key, size_bytes, etag, content_type, erasure_coding_scheme,
-            parts_count, checksum_crc32c, user_metadata)
+            parts_count, checksum_crc32c, user_metadata, http_headers)
           VALUES (${upload.objectId}, ${bucket}, ${key}, ${sizeBytes}, ${etag}, ${upload.contentType}, ${upload.scheme},
-            ${chosen.length}, ${crc}, ${q.json(upload.userMetadata)})
+            ${chosen.length}, ${crc}, ${q.json(upload.userMetadata)}, ${q.json(upload.httpHeaders)})
           RETURNING ${q.unsafe(objectColumns)}`.execute(),
-        this.queueUnusedParts(q, upload.objectId, chosenNumbers),
+        this.#queueUnusedParts(q, upload.objectId, chosenNumbers),
         ...batches(partRows, catalogRowsPerInsertMax).map(
           (batch) => q`INSERT INTO object_parts ${q(batch, 'object_id', 'part_number', 'offset_bytes', 'size_bytes', 'stripe_size_bytes', 'etag', 'checksum_crc32c')}`.execute(),
         ),
@@ -291,13 +295,13 @@ export class Multipart {
     })
   }
 
-  private async currentVersion(q: TxSql, bucket: string, key: Buffer): Promise<string | null> {
+  async #currentVersion(q: TxSql, bucket: string, key: Buffer): Promise<string | null> {
     const rows = await q`SELECT object_id FROM bucket_objects WHERE bucket_name = ${bucket} AND object_key = ${key} FOR UPDATE`
     return rows.length === 0 ? null : (rows[0]!.object_id as string)
   }
 
   /** Moves the chunk rows of every part not in `keep` to the deletion queue. */
-  private async queueUnusedParts(q: TxSql, objectId: string, keep: number[]): Promise<number> {
+  async #queueUnusedParts(q: TxSql, objectId: string, keep: number[]): Promise<number> {
     const [queued] = await Promise.all([
       q`INSERT INTO chunk_deletions (storage_node_id, chunk_id, object_id, reason, available_at)
         SELECT storage_node_id, chunk_id, object_id, 'PART_UNUSED', now()
@@ -314,7 +318,7 @@ export class Multipart {
     const id = checkUuid(uploadId, 'upload id')
     const check = expect ? { bucket: checkBucketName(expect.bucket), key: encodeKey(expect.key) } : undefined
     return this.db.tx(async (q) => {
-      const upload = await this.lockUpload(q, id, check)
+      const upload = await this.#lockUpload(q, id, check)
       const [chunksQueued] = await Promise.all([
         queueChunksOf(q, upload.objectId, 'UPLOAD_ABORTED', 0),
         q`DELETE FROM multipart_parts WHERE upload_id = ${id}`.execute(),
@@ -377,5 +381,50 @@ export class Multipart {
         ORDER BY u.initiated_at LIMIT ${limit}`,
     )
     return rows.map(uploadFromRow)
+  }
+
+  /**
+   * Aborts a session only if it is still idle — checked under the session's row
+   * lock in the same SERIALIZABLE transaction, so a part recorded after findIdle
+   * saw the session keeps it alive. Null when the session is gone or not idle.
+   */
+  async abortIdle(uploadId: string, idleMs: number): Promise<{ chunksQueued: number } | null> {
+    const id = checkUuid(uploadId, 'upload id')
+    const idle = checkCount(idleMs, 'idleMs', 0, Number.MAX_SAFE_INTEGER)
+    return this.db.tx(async (q) => {
+      const cutoff = q`now() - CAST(${idle} AS FLOAT8) * INTERVAL '1 millisecond'`
+      const sessions = await q`SELECT object_id, initiated_at < ${cutoff} AS old FROM multipart_uploads WHERE upload_id = ${id} FOR UPDATE`
+      if (sessions.length === 0 || sessions[0]!.old !== true) return null
+      const recent = await q`SELECT part_number FROM multipart_parts WHERE upload_id = ${id} AND uploaded_at >= ${cutoff} LIMIT 1`
+      if (recent.length > 0) return null
+      const [chunksQueued] = await Promise.all([
+        queueChunksOf(q, sessions[0]!.object_id as string, 'UPLOAD_ABORTED', 0),
+        q`DELETE FROM multipart_parts WHERE upload_id = ${id}`.execute(),
+        q`DELETE FROM multipart_uploads WHERE upload_id = ${id}`.execute(),
+      ])
+      return { chunksQueued }
+    })
+  }
+
+  /**
+   * Open sessions and idle ones (as findIdle counts them), each counted up to
+   * `countMax` (a bounded read for `blobfs status`; `capped` says a count stopped there).
+   */
+  async sessionStats(options: { idleMs: number; countMax: number }): Promise<{ open: number; idle: number; capped: boolean }> {
+    const idleMs = checkCount(options.idleMs, 'idleMs', 0, Number.MAX_SAFE_INTEGER)
+    const countMax = checkCount(options.countMax, 'countMax', 1, 1_000_000)
+    const [open, idle] = await Promise.all([
+      this.db.read((q) => q`SELECT CAST(count(*) AS INT8) AS n FROM (SELECT upload_id FROM multipart_uploads LIMIT ${countMax}) AS s`),
+      this.db.read(
+        (q) => q`SELECT CAST(count(*) AS INT8) AS n FROM (SELECT u.upload_id FROM multipart_uploads u
+            WHERE u.initiated_at < now() - CAST(${idleMs} AS FLOAT8) * INTERVAL '1 millisecond'
+              AND NOT EXISTS (SELECT 1 FROM multipart_parts p WHERE p.upload_id = u.upload_id
+                              AND p.uploaded_at >= now() - CAST(${idleMs} AS FLOAT8) * INTERVAL '1 millisecond')
+            LIMIT ${countMax}) AS s`,
+      ),
+    ])
+    const openCount = toNumber(open[0]!.n)
+    const idleCount = toNumber(idle[0]!.n)
+    return { open: openCount, idle: idleCount, capped: openCount >= countMax || idleCount >= countMax }
   }
 }

@@ -38,6 +38,7 @@ export interface ObjectsConfig {
 export interface AttributeChanges {
   posix?: PosixRecord
   userMetadata?: Record<string, string>
+  httpHeaders?: Record<string, string>
   contentType?: string
 }
 
@@ -160,9 +161,9 @@ export class Objects {
     const partsCount = 'parts' in parts && parts.parts.length > 1 ? parts.parts.length : null
 
     return this.db.tx(async (q) => {
-      const current = await this.lockCurrent(q, bucket, key)
+      const current = await this.#lockCurrent(q, bucket, key)
       if (current === objectId) {
-        return { object: (await this.getIn(q, bucket, key))!, replaced: null, repairsQueued: 0 }
+        return { object: (await this.#getIn(q, bucket, key))!, replaced: null, repairsQueued: 0 }
       }
       if (input.ifNoneMatch && current !== null) throw new BlobfsError('PreconditionFailed', `${input.key} already exists`)
       if (ifMatch !== undefined && current !== ifMatch) throw new BlobfsError('PreconditionFailed', `${input.key} is not at version ${ifMatch}`)
@@ -171,12 +172,12 @@ export class Objects {
       const [rows] = await Promise.all([
         // The object row first: parts reference it (see the pipelining note in chunk-map.ts).
         q`INSERT INTO bucket_objects AS o (object_id, bucket_name, object_key, size_bytes, etag, content_type, erasure_coding_scheme,
-            inline_data, parts_count, checksum_crc32c, user_metadata, posix_mode, posix_uid, posix_gid, mtime_ns, ctime_ns, symlink_target)
+            inline_data, parts_count, checksum_crc32c, user_metadata, http_headers, posix_mode, posix_uid, posix_gid, mtime_ns, ctime_ns, symlink_target)
           VALUES (${objectId}, ${bucket}, ${key}, ${sizeBytes}, ${etag}, ${attributes.contentType}, ${scheme},
-            ${inline}, ${partsCount}, ${crc}, ${q.json(attributes.userMetadata)}, ${posix?.mode ?? null}, ${posix?.uid ?? null},
+            ${inline}, ${partsCount}, ${crc}, ${q.json(attributes.userMetadata)}, ${q.json(attributes.httpHeaders)}, ${posix?.mode ?? null}, ${posix?.uid ?? null},
             ${posix?.gid ?? null}, ${posix?.mtimeNs ?? null}, ${posix?.ctimeNs ?? null}, ${attributes.symlinkTarget})
           RETURNING ${q.unsafe(objectColumns)}`.execute(),
-        'parts' in parts ? this.insertParts(q, objectId, parts.parts) : Promise.resolve(),
+        'parts' in parts ? this.#insertParts(q, objectId, parts.parts) : Promise.resolve(),
         insertChunkRows(q, objectId, checked.rows),
       ])
       const repairsQueued = await queueDegradedStripes(q, objectId, checked.degraded)
@@ -184,7 +185,7 @@ export class Objects {
     })
   }
 
-  private async insertParts(q: TxSql, objectId: string, parts: readonly PartInput[]): Promise<void> {
+  async #insertParts(q: TxSql, objectId: string, parts: readonly PartInput[]): Promise<void> {
     let offset = 0
     const rows = parts.map((p) => {
       const row = {
@@ -207,7 +208,7 @@ export class Objects {
   }
 
   /** The key's current version id (row-locked), or null; NoSuchBucket if the bucket is missing. */
-  private async lockCurrent(q: TxSql, bucket: string, key: Buffer): Promise<string | null> {
+  async #lockCurrent(q: TxSql, bucket: string, key: Buffer): Promise<string | null> {
     const [buckets, current] = await Promise.all([
       q`SELECT bucket_name FROM storage_buckets WHERE bucket_name = ${bucket}`,
       q`SELECT object_id FROM bucket_objects WHERE bucket_name = ${bucket} AND object_key = ${key} FOR UPDATE`,
@@ -216,7 +217,7 @@ export class Objects {
     return current.length === 0 ? null : (current[0]!.object_id as string)
   }
 
-  private async getIn(q: Queryable, bucket: string, key: Buffer): Promise<ObjectRecord | null> {
+  async #getIn(q: Queryable, bucket: string, key: Buffer): Promise<ObjectRecord | null> {
     const rows = await q`SELECT ${q.unsafe(objectColumns)} FROM bucket_objects o WHERE o.bucket_name = ${bucket} AND o.object_key = ${key}`
     return rows.length === 0 ? null : objectFromRow(rows[0]!)
   }
@@ -298,32 +299,33 @@ export class Objects {
     const keyBytes = encodeKey(key)
     const ifObjectId = options.ifObjectId === undefined ? undefined : checkUuid(options.ifObjectId, 'ifObjectId')
     return this.db.tx(async (q) => {
-      const current = await this.lockCurrent(q, bucket, keyBytes)
+      const current = await this.#lockCurrent(q, bucket, keyBytes)
       if (ifObjectId !== undefined && current !== ifObjectId) throw new BlobfsError('PreconditionFailed', `${key} is not at version ${ifObjectId}`)
       if (current === null) return null
-      const object = (await this.getIn(q, bucket, keyBytes))!
+      const object = (await this.#getIn(q, bucket, keyBytes))!
       const chunksQueued = await retireObject(q, current, 'DELETED', this.config.deletionDelayMs)
       return { object, chunksQueued }
     })
   }
 
-  /** Changes POSIX attributes, user metadata or content type without a new version. */
+  /** Changes POSIX attributes, user metadata, stored HTTP headers or content type without a new version. */
   async setAttributes(bucket: string, key: string, changes: AttributeChanges, options: { ifObjectId?: string } = {}): Promise<ObjectRecord> {
     checkBucketName(bucket)
     const keyBytes = encodeKey(key)
     const posix = changes.posix === undefined ? undefined : checkPosix(changes.posix)
-    const checked = checkAttributes({ contentType: changes.contentType, userMetadata: changes.userMetadata })
+    const checked = checkAttributes({ contentType: changes.contentType, userMetadata: changes.userMetadata, httpHeaders: changes.httpHeaders })
     const ifObjectId = options.ifObjectId === undefined ? undefined : checkUuid(options.ifObjectId, 'ifObjectId')
     return this.db.tx(async (q) => {
       const rows = await q`UPDATE bucket_objects AS o SET updated_at = now()
           ${posix ? q`, posix_mode = ${posix.mode}, posix_uid = ${posix.uid}, posix_gid = ${posix.gid}, mtime_ns = ${posix.mtimeNs}, ctime_ns = ${posix.ctimeNs}` : q``}
           ${changes.userMetadata !== undefined ? q`, user_metadata = ${q.json(checked.userMetadata)}` : q``}
+          ${changes.httpHeaders !== undefined ? q`, http_headers = ${q.json(checked.httpHeaders)}` : q``}
           ${changes.contentType !== undefined ? q`, content_type = ${checked.contentType}` : q``}
         WHERE o.bucket_name = ${bucket} AND o.object_key = ${keyBytes} ${ifObjectId ? q`AND o.object_id = ${ifObjectId}` : q``}
         RETURNING ${q.unsafe(objectColumns)}`
       if (rows.length === 1) return objectFromRow(rows[0]!)
-      await this.lockCurrent(q, bucket, keyBytes) // NoSuchBucket when that is the reason
-      if (ifObjectId !== undefined && (await this.getIn(q, bucket, keyBytes)) !== null) {
+      await this.#lockCurrent(q, bucket, keyBytes) // NoSuchBucket when that is the reason
+      if (ifObjectId !== undefined && (await this.#getIn(q, bucket, keyBytes)) !== null) {
         throw new BlobfsError('PreconditionFailed', `${key} is not at version ${ifObjectId}`)
       }
       throw new BlobfsError('NoSuchKey', `${key} does not exist`)
@@ -344,9 +346,9 @@ export class Objects {
       return { moved: 0, replaced: [] }
     }
     return this.db.tx(async (q) => {
-      const source = await this.lockCurrent(q, bucket, from)
+      const source = await this.#lockCurrent(q, bucket, from)
       if (source === null) throw new BlobfsError('NoSuchKey', `${fromKey} does not exist`)
-      const target = await this.lockCurrent(q, bucket, to)
+      const target = await this.#lockCurrent(q, bucket, to)
       const replaced: RenameResult['replaced'] = []
       if (target !== null) {
         if (options.noReplace) throw new BlobfsError('AlreadyExists', `${toKey} exists`)

@@ -20,7 +20,7 @@ import { catalogRowsPerInsertMax, chunkDeletionDelayMsDefault, queueClaimBatchMa
 import { queueChunks, type DeletionReason } from './chunk-map.ts'
 import { toNumber, type Db } from './db.ts'
 import { batches } from './rows.ts'
-import { checkCount, checkName, checkUuid } from './validate.ts'
+import { checkCount, checkName, checkUuid, invalid } from './validate.ts'
 
 export interface StripeKey {
   objectId: string
@@ -361,6 +361,23 @@ export class DeletionQueue {
         AND lease_token = ${task.lease.token} RETURNING chunk_id`,
     )
     return rows.length === 1
+  }
+
+  /**
+   * complete() for a batch in one transaction (the chunk GC confirms tombstones a
+   * batch at a time). Returns the chunk ids whose lease was still held; the others
+   * were taken by another worker and stay queued.
+   */
+  async completeMany(tasks: readonly DeletionTask[]): Promise<Set<string>> {
+    if (tasks.length === 0) return new Set()
+    if (tasks.length > queueClaimBatchMax) throw invalid(`at most ${queueClaimBatchMax} deletions per call`)
+    const rows = tasks.map((t) => [checkName(t.nodeId, 'node id', 64), checkUuid(t.chunkId, 'chunk id'), checkUuid(t.lease.token, 'lease token')])
+    const deleted = await this.db.tx(
+      (q) => q`DELETE FROM chunk_deletions WHERE (storage_node_id, chunk_id, lease_token) IN (
+          SELECT v.node_id, CAST(v.chunk_id AS UUID), CAST(v.token AS UUID) FROM (VALUES ${q(rows)}) AS v (node_id, chunk_id, token))
+        RETURNING chunk_id`,
+    )
+    return new Set(deleted.map((r) => r.chunk_id as string))
   }
 
   async release(task: DeletionTask, options: { retryAfterMs: number; error: string }): Promise<boolean> {

@@ -36,6 +36,8 @@ export interface ObjectRecord {
   etag: string
   contentType: string
   userMetadata: Record<string, string>
+  /** Stored standard HTTP headers (S3 system metadata), lower-case names; {} when none. */
+  httpHeaders: Record<string, string>
   scheme: SchemeName
   lifecycleState: string
   /** CRC32C of the whole object (uint32), when the writer computed one. */
@@ -95,6 +97,8 @@ export interface PartInput {
 export interface ObjectAttributes {
   contentType?: string
   userMetadata?: Record<string, string>
+  /** e.g. { 'cache-control': 'max-age=60' }: lower-case header names, values without control characters. */
+  httpHeaders?: Record<string, string>
   posix?: PosixRecord | null
   symlinkTarget?: string | null
 }

@@ -5,6 +5,7 @@
 // what makes "no partial writes" hold for bad input.
 import { BlobfsError } from '../errors.ts'
 import {
+  httpHeadersBytesMax,
   inlineObjectSizeBytesMax,
   multipartPartsMax,
   objectSizeBytesMax,
@@ -84,6 +85,7 @@ export function checkPosix(posix: PosixRecord | null | undefined): PosixRecord |
 export interface CheckedAttributes {
   contentType: string
   userMetadata: Record<string, string>
+  httpHeaders: Record<string, string>
   posix: PosixRecord | null
   symlinkTarget: string | null
 }
@@ -103,7 +105,27 @@ export function checkAttributes(attributes: ObjectAttributes): CheckedAttributes
   }
   const symlinkTarget = attributes.symlinkTarget ?? null
   if (symlinkTarget !== null) checkName(symlinkTarget, 'symlink target', symlinkTargetBytesMax)
-  return { contentType, userMetadata, posix: checkPosix(attributes.posix), symlinkTarget }
+  return { contentType, userMetadata, httpHeaders: checkHttpHeaders(attributes.httpHeaders), posix: checkPosix(attributes.posix), symlinkTarget }
+}
+
+// An HTTP token (RFC 9110), lower case: stored names are compared as given.
+const headerNamePattern = /^[a-z0-9!#$%&'*+.^_`|~-]+$/
+// Values go back out as header values: no control characters but tab (no CR/LF
+// to split a response, no NUL, which JSONB cannot hold either).
+const headerValueProblem = /[\u0000-\u0008\u000a-\u001f\u007f]/
+
+/** Stored standard HTTP headers: lower-case token names, printable values, bounded in total. */
+export function checkHttpHeaders(headers: Record<string, string> | undefined): Record<string, string> {
+  if (headers === undefined) return {}
+  if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) throw invalid('HTTP headers must be an object')
+  let bytes = 0
+  for (const [name, value] of Object.entries(headers)) {
+    if (!headerNamePattern.test(name)) throw invalid(`HTTP header name ${JSON.stringify(name)} is not a lower-case header token`)
+    if (typeof value !== 'string' || headerValueProblem.test(value)) throw invalid(`HTTP header ${name} must be a string without control characters`)
+    bytes += Buffer.byteLength(name) + Buffer.byteLength(value)
+  }
+  if (bytes > httpHeadersBytesMax) throw invalid(`stored HTTP headers are ${bytes} bytes; the limit is ${httpHeadersBytesMax}`)
+  return headers
 }
 
 export interface CheckedChunkRow {

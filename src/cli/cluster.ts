@@ -5,7 +5,7 @@
 // themselves never look each other up.
 import { readFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import { openCatalog, type Catalog } from '../catalog/catalog.ts'
+import { openCatalog, type Catalog, type CatalogOptions } from '../catalog/catalog.ts'
 import { runningCatalogUrl } from '../catalog/embedded.ts'
 import { HttpChunkStore } from '../cluster/http-store.ts'
 import { Membership } from '../cluster/membership.ts'
@@ -58,9 +58,9 @@ export interface Cluster {
   close(): Promise<void>
 }
 
-export async function openCluster(catalogUrl: string, overrides: Partial<ObjectStoreConfig> = {}): Promise<Cluster> {
+export async function openCluster(catalogUrl: string, overrides: Partial<ObjectStoreConfig> = {}, catalogOptions: CatalogOptions = {}): Promise<Cluster> {
   const log = logger('cluster')
-  const catalog = await openCatalog(catalogUrl)
+  const catalog = await openCatalog(catalogUrl, catalogOptions)
   const membership = new Membership({
     load: async () => (await catalog.nodes.list()).map((n) => ({ ...n })),
     refreshIntervalMs: membershipRefreshMsDefault,

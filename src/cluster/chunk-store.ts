@@ -33,6 +33,7 @@ export interface ChunkStore {
    * The node verifies the bytes against `tree` first (BadDigest, nothing stored).
    * Same id and same bytes again: success. Same id, other bytes: ChunkConflict.
    * A full node: InsufficientStorage. Unreachable: NodeUnavailable.
+   * No reference to `data` is kept once the promise settles: the caller reuses it.
    */
   put(node: NodeId, chunkId: ChunkId, data: Buffer, tree: ChecksumTree, signal?: AbortSignal): Promise<void>
 

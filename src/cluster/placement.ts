@@ -108,6 +108,34 @@ export class StripePlacement {
 }
 
 /**
+ * Where one more chunk of an existing stripe may go (drain moving a chunk, a
+ * rebuilt chunk): the candidates ranked for this stripe, best first, keeping out
+ * of the nodes that already hold a chunk of it (`holders`, the moving chunk's own
+ * node left out) and keeping the rack rule — first the balanced cap, then up to m
+ * per rack when that is still rack-safe. Empty when no node fits: the caller must
+ * not break the rule (with k+m nodes or fewer left, add a node first).
+ */
+export function placeAdditional(
+  stripeKey: string,
+  candidates: readonly NodeCandidate[],
+  holders: readonly { id: NodeId; rack: string }[],
+  shardsTotal: number,
+  parityShards: number,
+): NodeCandidate[] {
+  assert.ok(shardsTotal > parityShards && parityShards >= 0)
+  const held = new Set(holders.map((h) => h.id))
+  const rackCounts = new Map<string, number>()
+  for (const h of holders) rackCounts.set(h.rack, (rackCounts.get(h.rack) ?? 0) + 1)
+  const racks = new Set([...candidates.map((n) => n.rack), ...holders.map((h) => h.rack)]).size
+  const { cap, rackSafe } = rackCapFor(shardsTotal, parityShards, Math.max(racks, 1))
+  const relaxedCap = rackSafe ? Math.max(cap, parityShards) : cap
+  const ranked = rankNodes(stripeKey, candidates).filter((n) => !held.has(n.id))
+  const within = (limit: number) => ranked.filter((n) => (rackCounts.get(n.rack) ?? 0) < limit)
+  const first = within(cap)
+  return [...first, ...within(relaxedCap).filter((n) => !first.includes(n))]
+}
+
+/**
  * Where the rebuilt chunks of a damaged stripe go. The chunks the stripe keeps
  * stay where they are; a rebuilt chunk goes to a node that holds none of them, in
  * rank order for the stripe, under the same per-rack cap as a fresh placement

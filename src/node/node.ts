@@ -109,6 +109,7 @@ export class StorageNode {
   readonly scrubber: Scrubber
   readonly compactor: Compactor
   readonly runners: WorkerRunner[]
+  private readonly adopted: WorkerRunner[] = []
   private readonly heartbeat: Heartbeat
   url = ''
   private readonly corruptQueue = new Set<string>()
@@ -232,7 +233,21 @@ export class StorageNode {
   }
 
   workerStatus(): WorkerStatus[] {
-    return this.runners.map((r) => r.status())
+    return [...this.runners, ...this.adopted].map((r) => r.status())
+  }
+
+  /**
+   * Runs a worker assembled above this layer (chunk GC, repair: wired by the CLI)
+   * in this node's process: started now, shown in /health and /metrics, and
+   * stopped by stop() before the HTTP server closes, since such workers may call
+   * this node's own chunk API.
+   */
+  adopt(worker: Worker): WorkerRunner {
+    assert.ok(!this.stopped, 'a stopped node adopts no worker')
+    const runner = new WorkerRunner(worker, this.options.log.child({ worker: worker.name }))
+    this.adopted.push(runner)
+    runner.start()
+    return runner
   }
 
   health(): Record<string, unknown> {
@@ -319,6 +334,7 @@ export class StorageNode {
   async stop(): Promise<void> {
     if (this.stopped) return
     this.stopped = true
+    await Promise.all(this.adopted.map((r) => r.stop()))
     const server = this.server
     if (server) {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))

@@ -10,6 +10,7 @@ import {
   shardsTotalMax,
   stripeSizeBytesDefault,
   units,
+  writeDurationMsMax,
 } from '../limits.ts'
 
 export interface ObjectStoreConfig {
@@ -26,6 +27,11 @@ export interface ObjectStoreConfig {
   putTimeoutMs: number
   getTimeoutMs: number
   hedgeAfterMs: number
+  /**
+   * A PUT or part upload that took longer is refused at commit: the GC sweep may
+   * already count its first chunks as orphans (src/repair/inventory-sweep.ts).
+   */
+  writeDurationMsMax: number
 }
 
 export const objectStoreDefaults: Readonly<ObjectStoreConfig> = Object.freeze({
@@ -39,6 +45,7 @@ export const objectStoreDefaults: Readonly<ObjectStoreConfig> = Object.freeze({
   putTimeoutMs: 30_000,
   getTimeoutMs: 30_000,
   hedgeAfterMs: 2_000,
+  writeDurationMsMax,
 })
 
 export function objectStoreConfig(overrides: Partial<ObjectStoreConfig> = {}): Readonly<ObjectStoreConfig> {
@@ -52,5 +59,6 @@ export function objectStoreConfig(overrides: Partial<ObjectStoreConfig> = {}): R
   assert.ok(config.stripesInFlightMax * config.stripeSizeBytes <= 1 * units.GiB, 'a PUT holds at most 1 GiB')
   assert.ok(config.loadWindowBytes >= config.stripeSizeBytes)
   assert.ok(config.putTimeoutMs > 0 && config.getTimeoutMs > 0 && config.hedgeAfterMs > 0)
+  assert.ok(config.writeDurationMsMax > 0 && config.writeDurationMsMax <= writeDurationMsMax, 'the write bound may be lowered, never raised past the GC grace invariant')
   return Object.freeze(config)
 }

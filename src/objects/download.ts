@@ -5,7 +5,7 @@
 // from the catalog in batches covering the requested range only.
 import assert from 'node:assert/strict'
 import { Readable } from 'node:stream'
-import { readStripeRange, type ReadStripeContext, type StripeRecord } from './stripe-io.ts'
+import { readStripePieces, type ReadStripeContext, type StripeRecord } from './stripe-io.ts'
 
 export interface LocatedStripe extends StripeRecord {
   /** Offset of the stripe's first byte in the object. */
@@ -38,7 +38,7 @@ export function downloadRange(
   assert.ok(start >= 0 && endInclusive < source.sizeBytes && start <= endInclusive + 1)
   const end = endInclusive + 1
   async function* generate(): AsyncGenerator<Buffer> {
-    const queue: Promise<Buffer>[] = []
+    const queue: Promise<Buffer[]>[] = []
     let loadedTo = start
     let pending: LocatedStripe[] = []
     let cursor = start
@@ -59,16 +59,16 @@ export function downloadRange(
         const to = Math.min(stripe.lengthBytes, end - stripe.objectOffsetBytes)
         cursor = stripe.objectOffsetBytes + to
         loadedTo = Math.max(loadedTo, cursor)
-        const read = readStripeRange(context, stripe, from, to - from)
+        const read = readStripePieces(context, stripe, from, to - from)
         read.catch(() => {}) // surfaced when its turn comes; never unhandled meanwhile
         queue.push(read)
       }
     }
     await refill()
     while (queue.length > 0) {
-      const bytes = await queue.shift()!
+      const pieces = await queue.shift()!
       await refill()
-      yield bytes
+      for (const piece of pieces) yield piece
     }
     assert.equal(cursor, end)
   }

@@ -88,11 +88,13 @@ export class ObjectStore implements ObjectLayer {
     if (options.ifNoneMatch === '*' && (await this.catalog.objects.get(bucket, key))) {
       throw new BlobfsError('PreconditionFailed', `${key} exists`)
     }
+    const startedMs = performance.now()
     const upload = await uploadBody(this.uploadContext(this.config.inlineSizeBytesMax, objectSizeBytesMax, options.signal), body, {
       ...(options.expectedMd5 ? { md5: options.expectedMd5 } : {}),
       ...(options.expectedLengthBytes !== undefined ? { lengthBytes: options.expectedLengthBytes } : {}),
       ...(options.checksum ? { checksum: options.checksum } : {}),
     })
+    await this.refuseIfTooOld(startedMs, upload)
     const etag = `"${upload.md5.toString('hex')}"`
     try {
       const { object } = await this.catalog.objects.commit({
@@ -205,13 +207,18 @@ export class ObjectStore implements ObjectLayer {
   // ---- multipart: each part is striped and its chunk rows recorded as it arrives;
   // completion is one catalog transaction that moves no bytes.
 
-  async createMultipartUpload(bucket: string, key: string, options: Pick<WriteOptions, 'contentType' | 'userMetadata'> = {}): Promise<MultipartUpload> {
+  async createMultipartUpload(
+    bucket: string,
+    key: string,
+    options: Pick<WriteOptions, 'contentType' | 'userMetadata' | 'httpHeaders'> = {},
+  ): Promise<MultipartUpload> {
     const upload = await this.catalog.multipart.create({
       bucket,
       key,
       scheme: this.scheme(),
       ...(options.contentType !== undefined ? { contentType: options.contentType } : {}),
       ...(options.userMetadata !== undefined ? { userMetadata: options.userMetadata } : {}),
+      ...(options.httpHeaders !== undefined ? { httpHeaders: options.httpHeaders } : {}),
     })
     return { uploadId: upload.uploadId, bucket: upload.bucket, key: upload.key, initiatedAt: upload.initiatedAt }
   }
@@ -222,11 +229,13 @@ export class ObjectStore implements ObjectLayer {
     }
     await this.sessionOf(bucket, key, uploadId) // fail before reading a byte of the body
     // Parts are never inline: their chunk rows are what completion stitches together.
+    const startedMs = performance.now()
     const upload = await uploadBody(this.uploadContext(-1, multipartPartSizeBytesMax, options.signal), body, {
       ...(options.expectedMd5 ? { md5: options.expectedMd5 } : {}),
       ...(options.expectedLengthBytes !== undefined ? { lengthBytes: options.expectedLengthBytes } : {}),
       ...(options.checksum ? { checksum: options.checksum } : {}),
     })
+    await this.refuseIfTooOld(startedMs, upload)
     const etag = `"${upload.md5.toString('hex')}"`
     try {
       await this.catalog.multipart.recordPart(uploadId, this.partInput(partNumber, upload, etag))
@@ -304,6 +313,18 @@ export class ObjectStore implements ObjectLayer {
 
   // ---- shared by the operations above
 
+  /**
+   * The GC sweep deletes unreferenced chunks older than its grace, which is longer
+   * than writeDurationMsMax; a write that took longer than that bound may have lost
+   * its first chunks already, so it is refused rather than committed.
+   */
+  protected async refuseIfTooOld(startedMs: number, upload: UploadResult): Promise<void> {
+    const elapsedMs = performance.now() - startedMs
+    if (elapsedMs <= this.config.writeDurationMsMax) return
+    await discardStripes(this.store, upload.stripes)
+    throw new BlobfsError('Timeout', `the upload took ${Math.round(elapsedMs / 1000)} s; writes longer than ${Math.round(this.config.writeDurationMsMax / 1000)} s are refused`)
+  }
+
   protected scheme(): string {
     return schemeName({ dataShards: this.config.dataShards, parityShards: this.config.parityShards })
   }
@@ -337,6 +358,7 @@ export class ObjectStore implements ObjectLayer {
     return {
       ...(options.contentType !== undefined ? { contentType: options.contentType } : {}),
       ...(options.userMetadata !== undefined ? { userMetadata: options.userMetadata } : {}),
+      ...(options.httpHeaders !== undefined ? { httpHeaders: options.httpHeaders } : {}),
       ...(options.posix ? { posix: toPosixRecord(options.posix) } : {}),
       ...(options.symlinkTarget !== undefined ? { symlinkTarget: options.symlinkTarget } : {}),
     }
@@ -372,6 +394,7 @@ export function toObjectInfo(object: ObjectRecord): ObjectInfo {
     etag: object.etag,
     contentType: object.contentType,
     userMetadata: object.userMetadata,
+    httpHeaders: object.httpHeaders,
     lastModified: object.lastModified,
     checksumCrc32c,
     partsCount: object.partsCount,

@@ -145,16 +145,37 @@ export async function readStripeRange(
   offsetBytes: number,
   lengthBytes: number,
 ): Promise<Buffer> {
+  const pieces = await readStripePieces(context, stripe, offsetBytes, lengthBytes)
+  return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, lengthBytes)
+}
+
+/**
+ * The same bytes as readStripeRange, as the verified pieces of the data chunks in
+ * order, uncopied: a streaming reader passes them on as they are, so a stripe costs
+ * its bytes once in memory, not twice (pieces + a joined copy).
+ */
+export async function readStripePieces(
+  context: ReadStripeContext,
+  stripe: StripeRecord,
+  offsetBytes: number,
+  lengthBytes: number,
+): Promise<Buffer[]> {
   const reader = new StripeReader(context, stripe)
-  const out = Buffer.allocUnsafe(lengthBytes)
-  await Promise.all(
-    dataPieces(stripe.lengthBytes, context.codec.dataShards, offsetBytes, lengthBytes).map(async (piece) => {
-      const bytes = await reader.piece(piece)
-      assert.equal(bytes.length, piece.lengthBytes)
-      bytes.copy(out, piece.outputOffsetBytes)
+  const pieces = dataPieces(stripe.lengthBytes, context.codec.dataShards, offsetBytes, lengthBytes)
+  const bytes = await Promise.all(
+    pieces.map(async (piece) => {
+      const got = await reader.piece(piece)
+      assert.equal(got.length, piece.lengthBytes)
+      return got
     }),
   )
-  return out
+  let covered = 0
+  for (const [i, piece] of pieces.entries()) {
+    assert.equal(piece.outputOffsetBytes, covered, 'pieces cover the range in order, without gaps')
+    covered += bytes[i]!.length
+  }
+  assert.equal(covered, lengthBytes)
+  return bytes
 }
 
 class StripeReader {

@@ -65,12 +65,15 @@ export async function uploadBody(context: UploadContext, body: Body, expect: Upl
   let crc = 0
   let sizeBytes = 0
   const stripes: UploadedStripe[] = []
-  const inFlight: Promise<UploadedStripe>[] = []
+  const inFlight: { pending: Promise<UploadedStripe>; data: Buffer }[] = []
   const written: UploadedStripe[] = []
+  // Stripe buffers whose stripe is stored, for the next stripes: a PUT allocates
+  // stripesInFlightMax of them in all, not one per stripe for the GC to find.
+  const spare: Buffer[] = []
   let failed: unknown
 
   let stripedBytes = 0
-  let buffer = Buffer.allocUnsafe(Math.min(context.stripeSizeBytes, Math.max(expect.lengthBytes ?? 0, 64 * 1024)))
+  let buffer: Buffer = Buffer.allocUnsafe(Math.min(context.stripeSizeBytes, Math.max(expect.lengthBytes ?? 0, 64 * 1024)))
   let filled = 0
 
   const launch = (data: Buffer) => {
@@ -89,7 +92,14 @@ export async function uploadBody(context: UploadContext, body: Body, expect: Upl
     pending.catch((error) => {
       failed ??= error
     })
-    inFlight.push(pending)
+    inFlight.push({ pending, data })
+  }
+  // The chunk store keeps no reference to a chunk once its put has settled (ChunkStore.put).
+  const settleOldest = async (): Promise<UploadedStripe> => {
+    const { pending, data } = inFlight.shift()!
+    const stripe = await pending
+    if (data.length === context.stripeSizeBytes) spare.push(data)
+    return stripe
   }
 
   try {
@@ -117,9 +127,9 @@ export async function uploadBody(context: UploadContext, body: Body, expect: Upl
         offset += take
         if (filled === context.stripeSizeBytes) {
           launch(buffer)
-          buffer = Buffer.allocUnsafe(context.stripeSizeBytes)
+          while (inFlight.length >= context.stripesInFlightMax) stripes.push(await settleOldest())
+          buffer = spare.pop() ?? Buffer.allocUnsafe(context.stripeSizeBytes)
           filled = 0
-          while (inFlight.length >= context.stripesInFlightMax) stripes.push(await inFlight.shift()!)
         }
       }
     }
@@ -135,10 +145,10 @@ export async function uploadBody(context: UploadContext, body: Body, expect: Upl
       return { sizeBytes, md5: digest, crc32c: crc >>> 0, checksum, inline: Buffer.from(buffer.subarray(0, filled)), stripes: [] }
     }
     if (filled > 0) launch(buffer.subarray(0, filled))
-    while (inFlight.length > 0) stripes.push(await inFlight.shift()!)
+    while (inFlight.length > 0) stripes.push(await settleOldest())
     return { sizeBytes, md5: digest, crc32c: crc >>> 0, checksum, inline: null, stripes }
   } catch (error) {
-    await Promise.allSettled(inFlight)
+    await Promise.allSettled(inFlight.map((f) => f.pending))
     await discardStripes(context.store, written)
     if (error instanceof BlobfsError) throw error
     throw new BlobfsError('IncompleteBody', `reading the body failed: ${(error as Error)?.message ?? error}`, { cause: error })

@@ -125,6 +125,10 @@ forEachBackend((backend) => {
       (i) => (i.objectId = 'not-a-uuid'),
       (i) => ((i.content as { scheme: string }).scheme = 'RS_8'),
       (i) => (i.userMetadata = { big: 'x'.repeat(3000) }),
+      (i) => (i.httpHeaders = { 'cache-control': 'no-cache\r\nset-cookie: a=b' }), // would split a response
+      (i) => (i.httpHeaders = { 'Cache-Control': 'no-cache' }), // names are stored lower-case
+      (i) => (i.httpHeaders = { 'content-language': 'x'.repeat(9000) }), // over httpHeadersBytesMax
+      (i) => (i.httpHeaders = { expires: 5 as unknown as string }),
     ]
     for (const mutate of variants) {
       const input = structuredClone(good)

@@ -14,7 +14,8 @@ forEachBackend((backend) => {
     const catalog = await backend.sharedCatalog()
     const bucket = bucketName()
     await catalog.buckets.create({ name: bucket, owner: 'o' })
-    const upload = await catalog.multipart.create({ bucket, key: 'big.bin', contentType: 'video/mp4', userMetadata: { a: '1' } })
+    const upload = await catalog.multipart.create({ bucket, key: 'big.bin', contentType: 'video/mp4', userMetadata: { a: '1' }, httpHeaders: { 'content-encoding': 'gzip' } })
+    assert.deepEqual(upload.httpHeaders, { 'content-encoding': 'gzip' })
     assert.equal(upload.key, 'big.bin')
     const parts = [partInput(1, 20 * MiB), partInput(2, 6 * MiB), partInput(3, MiB)]
     // Parts arrive out of order and in parallel.
@@ -38,6 +39,7 @@ forEachBackend((backend) => {
     assert.equal(done.object.partsCount, 3)
     assert.equal(done.object.contentType, 'video/mp4')
     assert.deepEqual(done.object.userMetadata, { a: '1' })
+    assert.deepEqual(done.object.httpHeaders, { 'content-encoding': 'gzip' }, 'the session\'s stored headers become the object\'s')
     assert.equal(done.object.etag, multipartEtag(parts.map((p) => p.etag)))
     assert.match(done.object.etag, /^"[0-9a-f]{32}-3"$/)
     // The object's stripes: part 1 has 2 stripes (16 + 4 MiB), then part 2 and part 3.

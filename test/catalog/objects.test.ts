@@ -42,6 +42,7 @@ forEachBackend((backend) => {
       ...inlineObject(bucket, 'docs/hello.txt', Buffer.from('hello')),
       contentType: 'text/plain',
       userMetadata: { color: 'blue' },
+      httpHeaders: { 'cache-control': 'max-age=60', 'content-disposition': 'attachment; filename="hello.txt"', expires: 'Thu, 01 Jan 2032 00:00:00 GMT' },
       posix: { mode: 0o100644, uid: 1000, gid: 100, mtimeNs: 1_700_000_000_123_456_789n, ctimeNs: 1_700_000_000_123_456_789n },
       checksumCrc32c: 0x9a71bb4c,
     }
@@ -56,6 +57,10 @@ forEachBackend((backend) => {
     assert.deepEqual(found.stripes, [])
     assert.equal(found.object.contentType, 'text/plain')
     assert.deepEqual(found.object.userMetadata, { color: 'blue' })
+    assert.deepEqual(found.object.httpHeaders, input.httpHeaders)
+    assert.deepEqual(object.httpHeaders, input.httpHeaders, 'the commit returns what it stored')
+    const listed = await catalog.objects.list(bucket, { prefix: 'docs/', delimiter: '/' })
+    assert.deepEqual(listed.objects[0]!.httpHeaders, input.httpHeaders, 'listings carry them too')
     assert.deepEqual(found.object.posix, input.posix)
     assert.equal(found.object.checksumCrc32c, 0x9a71bb4c)
     assert.equal(found.object.partsCount, null)
@@ -218,8 +223,12 @@ forEachBackend((backend) => {
     assert.deepEqual(updated.posix, posix)
     assert.deepEqual(updated.userMetadata, { a: 'b' })
     assert.equal(updated.contentType, 'text/x')
+    assert.deepEqual(updated.httpHeaders, {}, 'an object committed without stored headers has none')
+    const withHeaders = await catalog.objects.setAttributes(bucket, 'attr', { httpHeaders: { 'content-language': 'de' } })
+    assert.deepEqual([withHeaders.httpHeaders, withHeaders.userMetadata], [{ 'content-language': 'de' }, { a: 'b' }])
     const metadataOnly = await catalog.objects.setAttributes(bucket, 'attr', { userMetadata: {} })
     assert.deepEqual(metadataOnly.posix, posix)
+    assert.deepEqual(metadataOnly.httpHeaders, { 'content-language': 'de' }, 'changing one attribute keeps the others')
     await assert.rejects(catalog.objects.setAttributes(bucket, 'missing', { posix }), (e) => isBlobfsError(e, 'NoSuchKey'))
     await assert.rejects(catalog.objects.setAttributes(bucket, 'attr', { posix }, { ifObjectId: randomUUID() }), (e) => isBlobfsError(e, 'PreconditionFailed'))
   })

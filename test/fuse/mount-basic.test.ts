@@ -169,3 +169,71 @@ test('without --foreground the command returns once the mount answers; blobfs um
     assert.equal(exited.code, 0, 'the background daemon did not exit after blobfs umount')
   })
 })
+
+test('mount: what the kernel sees or is refused: directory nlink, atime, FIFOs, xattrs, flock, mmap, inode numbers, owner of new files', { timeout }, async () => {
+  await withMount(async (_mount, { mnt }) => {
+    await ok('mkdir -p d/sub1 d/sub2 && echo hello > d/f && touch -d "2005-06-07 08:09:10 UTC" d/f', { cwd: mnt })
+    // st_nlink of a directory is always 2: subdirectories are not counted.
+    assert.equal((await ok("stat -c '%h' d", { cwd: mnt })).trim(), '2')
+    // atime is not kept: it shows the mtime.
+    assert.equal((await ok("stat -c '%X %Y' d/f", { cwd: mnt })).trim(), `${Date.UTC(2005, 5, 7, 8, 9, 10) / 1000} ${Date.UTC(2005, 5, 7, 8, 9, 10) / 1000}`)
+    // FIFOs and devices: EPERM.
+    const fifo = await sh('mkfifo pipe', { cwd: mnt })
+    assert.notEqual(fifo.code, 0)
+    assert.match(fifo.stderr, /Operation not permitted/)
+    // Extended attributes: ENOTSUP, and nothing is stored.
+    const xattr = await sh(`python3 -c "import os; os.setxattr('d/f', 'user.k', b'v')"`, { cwd: mnt })
+    assert.notEqual(xattr.code, 0)
+    assert.match(xattr.stderr, /Operation not supported/)
+    // Advisory locks: local to this machine, kept by the kernel: a second exclusive flock fails while the first holds.
+    const lock = await ok('flock -x d/f -c "flock -xn d/f -c true && echo second-got-it || echo second-refused"', { cwd: mnt })
+    assert.equal(lock.trim(), 'second-refused')
+    // mmap reads go through read().
+    assert.equal(await ok(`python3 -c "import mmap; f = open('d/f', 'rb'); print(mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)[:].decode(), end='')"`, { cwd: mnt }), 'hello\n')
+    // Inode numbers: distinct per entry within a mount session.
+    const inodes = (await ok("stat -c '%i' d d/f d/sub1 d/sub2", { cwd: mnt })).trim().split('\n')
+    assert.equal(new Set(inodes).size, 4)
+    // New files belong to the mounting user.
+    assert.equal((await ok("stat -c '%u %g' d/f", { cwd: mnt })).trim(), `${process.getuid!()} ${process.getgid!()}`)
+  })
+})
+
+test('mount --allow-other: other users get in, and the kernel enforces the modes kept in the catalog', { timeout }, async () => {
+  assert.equal(process.getuid!(), 0, 'this test switches to the user nobody with runuser: run the suite as root (as CI does)')
+  await withMount(
+    async (_mount, { root, mnt }) => {
+      await ok(`chmod 711 '${root}'`)
+      await ok('echo open > public && echo secret > private && chmod 644 public && chmod 600 private', { cwd: mnt })
+      assert.equal(await ok(`runuser -u nobody -- cat '${mnt}/public'`), 'open\n')
+      const denied = await sh(`runuser -u nobody -- cat '${mnt}/private'`)
+      assert.notEqual(denied.code, 0)
+      assert.match(denied.stderr, /Permission denied/)
+      const write = await sh(`runuser -u nobody -- sh -c "echo x > '${mnt}/public'"`)
+      assert.match(write.stderr, /Permission denied/, 'nobody cannot write a 644 file of root')
+      assert.equal(await ok(`cat '${mnt}/public'`), 'open\n')
+    },
+    ['--allow-other'],
+  )
+})
+
+test('blobfs umount refuses while a file is open there (EBUSY); umount -z detaches at once', { timeout }, async () => {
+  await requireFuse()
+  await withTempDirs(async ({ mnt, data }) => {
+    const mount = await startMount(mnt, data)
+    await ok(`echo held > '${mnt}/held'`)
+    const holder = spawn('sh', ['-c', `exec 3<'${mnt}/held'; echo open; sleep 60`], { stdio: ['ignore', 'pipe', 'ignore'] })
+    try {
+      const daemonScript = fileURLToPath(new URL('./helpers/mount-daemon.ts', import.meta.url))
+      await new Promise<void>((resolve) => holder.stdout!.once('data', () => resolve()))
+      const busy = await sh(`${JSON.stringify(process.execPath)} --import tsx '${daemonScript}' umount '${mnt}'`)
+      assert.notEqual(busy.code, 0)
+      assert.match(busy.stderr, /busy/i)
+      assert.equal(await isMounted(mnt), true)
+      await ok(`${JSON.stringify(process.execPath)} --import tsx '${daemonScript}' umount -z '${mnt}'`)
+      assert.equal(await isMounted(mnt), false)
+    } finally {
+      holder.kill('SIGKILL')
+      await mount.stop('SIGTERM')
+    }
+  })
+})

@@ -101,6 +101,32 @@ forEachBackend((backend) => {
     assert.equal([...onNodes].filter((id) => queued.has(id)).length, 7 * 2 * 12, 'all 7 replaced versions are queued')
   })
 
+  test('the write rule: 9 healthy nodes store k+1 chunks per stripe and queue repairs; 8 fail cleanly with nothing visible', async () => {
+    const { catalog, memory, bucket, chunksOnNodes } = await setup()
+    const objectsOn = (nodeCount: number) =>
+      new ObjectStore({
+        catalog,
+        store: memory,
+        candidates: () => nodeIds.slice(0, nodeCount).map((id, i) => ({ id, rack: `rack-${i % 3}`, freeBytes: 1e12 })),
+        config: objectStoreConfig({ stripeSizeBytes: stripeSize }),
+      })
+    const data = randomBytes(2 * stripeSize + 5) // 3 stripes
+    const repairsBefore = (await catalog.repairs.stats()).ready
+    const chunksBefore = chunksOnNodes().size
+    await objectsOn(9).putObject(bucket, 'nine', Readable.from(pieces(data)))
+    assert.equal(chunksOnNodes().size - chunksBefore, 3 * 9, 'k+1 = 9 chunks of each stripe are stored')
+    assert.equal((await catalog.repairs.stats()).ready - repairsBefore, 3, 'one repair task per degraded stripe, in the commit')
+    assert.ok((await streamToBuffer((await objectsOn(9).getObject(bucket, 'nine')).body)).equals(data))
+
+    const chunksBeforeFailure = chunksOnNodes().size
+    await assert.rejects(objectsOn(8).putObject(bucket, 'eight', Readable.from(pieces(data))), (e) => isBlobfsError(e, 'NotEnoughNodes'))
+    await assert.rejects(objectsOn(8).headObject(bucket, 'eight'), (e) => isBlobfsError(e, 'NoSuchKey'))
+    assert.equal(chunksOnNodes().size, chunksBeforeFailure, 'a refused write leaves no chunk behind')
+    assert.equal((await catalog.repairs.stats()).ready - repairsBefore, 3, 'and queues nothing')
+    // Tiny objects live in the catalog: they need no node at all.
+    await objectsOn(0).putObject(bucket, 'tiny', Readable.from([Buffer.from('still works')]))
+  })
+
   test('a writer that dies mid-upload leaves no visible object and no chunk behind', async () => {
     const { objects, bucket, chunksOnNodes } = await setup()
     const before = chunksOnNodes().size
@@ -143,6 +169,30 @@ forEachBackend((backend) => {
     const changed = await objects.updateAttributes(bucket, 'file', { ...posix, mode: 0o100600 })
     assert.equal(changed.posix!.mode, 0o100600)
     assert.equal(memory.counters.puts, puts)
+  })
+
+  test('stored standard HTTP headers are kept with PUT, copy and multipart, and replaced with the metadata', async () => {
+    const { objects, bucket } = await setup()
+    const httpHeaders = { 'cache-control': 'max-age=5', 'content-encoding': 'br', expires: 'Wed, 01 Jan 2031 00:00:00 GMT' }
+    const put = await objects.putObject(bucket, 'h/inline', Readable.from([Buffer.from('tiny')]), { httpHeaders })
+    assert.deepEqual(put.httpHeaders, httpHeaders)
+    await objects.putObject(bucket, 'h/striped', Readable.from([randomBytes(3 * stripeSize + 1)]), { httpHeaders })
+    assert.deepEqual((await objects.headObject(bucket, 'h/striped')).httpHeaders, httpHeaders)
+    assert.deepEqual((await objects.listObjects(bucket, { prefix: 'h/' })).objects.map((o) => o.httpHeaders), [httpHeaders, httpHeaders])
+    await objects.copyObject({ bucket, key: 'h/striped' }, { bucket, key: 'h/copy' })
+    assert.deepEqual((await objects.headObject(bucket, 'h/copy')).httpHeaders, httpHeaders)
+    await objects.copyObject({ bucket, key: 'h/striped' }, { bucket, key: 'h/copy' }, { replaceMetadata: { httpHeaders: { 'content-language': 'nl' } } })
+    assert.deepEqual((await objects.headObject(bucket, 'h/copy')).httpHeaders, { 'content-language': 'nl' })
+    assert.deepEqual((await objects.putObject(bucket, 'h/plain', Readable.from([Buffer.from('x')]))).httpHeaders, {})
+    const upload = await objects.createMultipartUpload(bucket, 'h/multi', { httpHeaders: { 'content-disposition': 'inline' } })
+    const part = await objects.uploadPart(bucket, 'h/multi', upload.uploadId, 1, Readable.from([Buffer.from('part')]))
+    const done = await objects.completeMultipartUpload(bucket, 'h/multi', upload.uploadId, [{ partNumber: 1, etag: part.etag }])
+    assert.deepEqual(done.httpHeaders, { 'content-disposition': 'inline' })
+    await assert.rejects(
+      objects.putObject(bucket, 'h/bad', Readable.from([Buffer.from('x')]), { httpHeaders: { 'cache-control': 'a\nb' } }),
+      (e) => isBlobfsError(e, 'InvalidArgument'),
+    )
+    await assert.rejects(objects.headObject(bucket, 'h/bad'), (e) => isBlobfsError(e, 'NoSuchKey'))
   })
 
   test('multipart: parts out of order, a re-uploaded part replaces the first, S3 etag of etags, abort frees chunks', async () => {

@@ -63,6 +63,24 @@ forEachBackend((backend) => {
       assert.ok((await collect(ranged.Body as AsyncIterable<Uint8Array>)).equals(data.subarray(data.length - 1000)))
       const head = await s3.send(new HeadObjectCommand({ Bucket: 'real-s3', Key: 'dir/a b+c.bin' }))
       assert.deepEqual([head.ContentType, head.Metadata, head.ContentLength], ['video/mp4', { k: 'v' }, data.length])
+      // the stored standard headers (S3 system metadata) come back on HEAD and GET, and survive a copy
+      const expires = new Date('2031-02-03T04:05:06Z')
+      const headers = { CacheControl: 'max-age=60, public', ContentDisposition: 'attachment; filename="report 2031.txt"', ContentEncoding: 'gzip', ContentLanguage: 'fr-CA', Expires: expires }
+      await s3.send(new PutObjectCommand({ Bucket: 'real-s3', Key: 'headers.txt', Body: 'h', ...headers }))
+      const withHeaders = await s3.send(new HeadObjectCommand({ Bucket: 'real-s3', Key: 'headers.txt' }))
+      assert.deepEqual(
+        [withHeaders.CacheControl, withHeaders.ContentDisposition, withHeaders.ContentEncoding, withHeaders.ContentLanguage, withHeaders.Expires?.getTime()],
+        [headers.CacheControl, headers.ContentDisposition, 'gzip', 'fr-CA', expires.getTime()],
+      )
+      await s3.send(new CopyObjectCommand({ Bucket: 'real-s3', Key: 'headers-copy.txt', CopySource: 'real-s3/headers.txt' }))
+      const copied = await s3.send(new GetObjectCommand({ Bucket: 'real-s3', Key: 'headers-copy.txt' }))
+      await collect(copied.Body as AsyncIterable<Uint8Array>)
+      assert.deepEqual([copied.CacheControl, copied.ContentLanguage], [headers.CacheControl, 'fr-CA'])
+      await s3.send(new CopyObjectCommand({ Bucket: 'real-s3', Key: 'headers-copy.txt', CopySource: 'real-s3/headers.txt', MetadataDirective: 'REPLACE', CacheControl: 'no-store' }))
+      const replaced = await s3.send(new HeadObjectCommand({ Bucket: 'real-s3', Key: 'headers-copy.txt' }))
+      assert.deepEqual([replaced.CacheControl, replaced.ContentLanguage], ['no-store', undefined], 'REPLACE replaces the stored headers too')
+      await s3.send(new DeleteObjectsCommand({ Bucket: 'real-s3', Delete: { Objects: [{ Key: 'headers.txt' }, { Key: 'headers-copy.txt' }] } }))
+
       const checked = await s3.send(new GetObjectCommand({ Bucket: 'real-s3', Key: 'direct.bin', ChecksumMode: 'ENABLED' }))
       assert.ok(checked.ChecksumCRC32C, 'the catalog CRC32C is returned and the SDK verifies it')
       await collect(checked.Body as AsyncIterable<Uint8Array>)
@@ -93,7 +111,7 @@ forEachBackend((backend) => {
       assert.equal(deleted.Deleted?.length, 3)
 
       // multipart, with a copied part
-      const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'real-s3', Key: 'multi.bin' }))
+      const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'real-s3', Key: 'multi.bin', ContentDisposition: 'inline' }))
       const p1 = patternBytes(5 * MiB, 64)
       const e1 = await s3.send(new UploadPartCommand({ Bucket: 'real-s3', Key: 'multi.bin', UploadId, PartNumber: 1, Body: p1 }))
       const e2 = await s3.send(new UploadPartCopyCommand({ Bucket: 'real-s3', Key: 'multi.bin', UploadId, PartNumber: 2, CopySource: 'real-s3/direct.bin', CopySourceRange: 'bytes=0-99999' }))
@@ -108,6 +126,7 @@ forEachBackend((backend) => {
       const multi = await objects.headObject('real-s3', 'multi.bin')
       assert.equal(multi.partsCount, 2)
       assert.match(multi.etag, /-2"$/)
+      assert.deepEqual(multi.httpHeaders, { 'content-disposition': 'inline' }, 'headers given at CreateMultipartUpload are the object\'s')
       assert.ok((await collect((await objects.getObject('real-s3', 'multi.bin')).body)).equals(Buffer.concat([p1, direct.subarray(0, 100_000)])))
 
       // a wrong digest stores nothing; another tenant is refused

@@ -3,10 +3,11 @@
 // over racks, registered through the catalog. Tests kill, restart and corrupt the
 // nodes; stop() removes every process and directory, also after a failure.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
+import type { CatalogOptions } from '../../src/catalog/catalog.ts'
 import { openCluster, type Cluster } from '../../src/cli/cluster.ts'
 import type { ObjectStoreConfig } from '../../src/objects/config.ts'
 import { startPostgres, type PostgresServer } from './postgres-server.ts'
@@ -35,16 +36,21 @@ export interface TestClusterOptions {
   blockSize?: string
   /** Extra `blobfs node` flags. */
   nodeArgs?: string[]
+  /** Called with each node's (empty) data directory before it first starts, e.g. to mount a small file system there. */
+  prepareDataDir?: (index: number, dir: string) => void
+  /** Called for each node's data directory once every node has stopped (undo prepareDataDir); errors are ignored. */
+  cleanupDataDir?: (index: number, dir: string) => void
   /** How long one node may take to start (default 60 s; benchmarks on a busy machine need more). */
   startTimeoutMs?: number
 }
 
 export interface TestCluster {
   catalogUrl: string
+  postgres: PostgresServer
   nodes: TestNode[]
   root: string
   /** A client view of the cluster (catalog + membership + HTTP chunk store + object layer). */
-  open(config?: Partial<ObjectStoreConfig>): Promise<Cluster>
+  open(config?: Partial<ObjectStoreConfig>, catalogOptions?: CatalogOptions): Promise<Cluster>
   /** Starts one more node (an empty directory) in `rack`; it joins `nodes`. */
   addNode(rack: string, extraArgs?: string[]): Promise<TestNode>
   stop(): Promise<void>
@@ -66,6 +72,13 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
   const stop = async () => {
     await Promise.allSettled(clients.map((c) => c.close()))
     await Promise.allSettled(nodes.map((n) => n.kill('SIGTERM')))
+    for (const node of nodes) {
+      try {
+        options.cleanupDataDir?.(node.index, node.dataDir)
+      } catch {
+        // best effort: the directory is removed below either way
+      }
+    }
     await postgres?.stop()
     rmSync(root, { recursive: true, force: true })
   }
@@ -73,17 +86,23 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
     postgres = await startPostgres()
     const catalogUrl = await postgres.createDatabase()
     for (let index = 0; index < count; index++) {
-      nodes.push(testNode(index, `rack-${index % racks}`, join(root, `node-${index}`), catalogUrl, options))
+      const dir = join(root, `node-${index}`)
+      if (options.prepareDataDir) {
+        mkdirSync(dir, { recursive: true })
+        options.prepareDataDir(index, dir)
+      }
+      nodes.push(testNode(index, `rack-${index % racks}`, dir, catalogUrl, options))
     }
     // Start one node first so the schema migration is not raced by all of them.
     await nodes[0]!.start()
     await Promise.all(nodes.slice(1).map((n) => n.start()))
     return {
       catalogUrl,
+      postgres,
       nodes,
       root,
-      open: async (config = {}) => {
-        const cluster = await openCluster(catalogUrl, config)
+      open: async (config = {}, catalogOptions = {}) => {
+        const cluster = await openCluster(catalogUrl, config, catalogOptions)
         clients.push(cluster)
         return cluster
       },

@@ -17,6 +17,11 @@ export interface PostgresServer {
   url(database?: string): string
   /** Creates an empty database and returns its URL. */
   createDatabase(): Promise<string>
+  /**
+   * Stops the server cleanly (pg_ctl -m fast: sessions are cut, committed work is
+   * flushed), stays down `downMs`, and starts it again on the same port.
+   */
+  restart(options?: { downMs?: number }): Promise<void>
   stop(): Promise<void>
 }
 
@@ -116,6 +121,7 @@ export async function startPostgres(): Promise<PostgresServer> {
   try {
     await run(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync'], { ids, cwd: dir })
     let port = 0
+    let serverOptions = ''
     for (let attempt = 1; ; attempt++) {
       port = await freePort()
       const options = [
@@ -130,6 +136,7 @@ export async function startPostgres(): Promise<PostgresServer> {
       ].join(' ')
       try {
         await run(pgCtl, ['start', '-D', data, '-w', '-t', '60', '-l', log, '-o', options], { ids, cwd: dir })
+        serverOptions = options
         break
       } catch (error) {
         // Another process may have taken the port between our probe and the start.
@@ -149,6 +156,11 @@ export async function startPostgres(): Promise<PostgresServer> {
           await admin.end()
         }
         return url(name)
+      },
+      async restart(options = {}) {
+        await run(pgCtl, ['stop', '-D', data, '-m', 'fast', '-w', '-t', '60'], { ids, cwd: dir })
+        await new Promise((resolve) => setTimeout(resolve, options.downMs ?? 0))
+        await run(pgCtl, ['start', '-D', data, '-w', '-t', '60', '-l', log, '-o', serverOptions], { ids, cwd: dir })
       },
       async stop() {
         handle.stopSync()

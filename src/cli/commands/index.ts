@@ -2,6 +2,7 @@
 import type { CommandModule } from 'yargs'
 import { openObjectLayer } from '../cluster.ts'
 import { bucketCommand } from './bucket.ts'
+import { catalogCommand } from './catalog.ts'
 import { gatewayCommand } from './gateway.ts'
 import { keyCommand } from './key.ts'
 import { mountCommand, umountCommand } from './mount.ts'
@@ -15,6 +16,7 @@ import { upCommand } from './up.ts'
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const commands: CommandModule<any, any>[] = [
   bucketCommand,
+  catalogCommand,
   catCommand,
   cpCommand,
   gatewayCommand(openObjectLayer),

@@ -12,11 +12,12 @@ import type { Argv, CommandModule } from 'yargs'
 import { openCatalog } from '../../catalog/catalog.ts'
 import { startEmbeddedCatalog } from '../../catalog/embedded.ts'
 import { BlobfsError, isBlobfsError } from '../../errors.ts'
+import { dataShardsDefault, parityShardsDefault } from '../../limits.ts'
 import { configureLogging, logger } from '../../log.ts'
 import { clusterFileName, dataDirDefault, type ClusterFile } from '../cluster.ts'
 import { failAndExit } from '../exit.ts'
 import { startChild, type Child } from '../supervisor.ts'
-import { parseDuration, parseListen, parseSize, repairOptionDefaults } from './node.ts'
+import { gcConfigFrom, gcOptions, parseDuration, parseListen, parseSize, repairOptionDefaults } from './node.ts'
 
 interface UpArgs {
   data: string
@@ -29,6 +30,10 @@ interface UpArgs {
   bucket: string
   'block-size': string
   sync: string
+  'multipart-idle': string
+  'orphan-grace': string
+  'gc-rate': number
+  'gc-interval-ms'?: number
   'down-timeout': string
   'repair-grace': string
   'log-level': string
@@ -42,16 +47,16 @@ export const upCommand: CommandModule<object, UpArgs> = {
   command: 'up',
   describe: 'run a whole cluster on this machine: embedded catalog, storage nodes, S3 gateway, and optionally a FUSE mount',
   builder: (yargs) =>
-    yargs
+    gcOptions(yargs)
       .option('data', { type: 'string', default: dataDirDefault, describe: 'directory for the catalog, the nodes\' block logs and the logs' })
-      .option('nodes', { type: 'number', default: 12, describe: 'storage node processes (RS(8,4) wants 12 for full redundancy)' })
+      .option('nodes', { type: 'number', default: 12, describe: 'storage node processes (RS(8,4) wants 12 for full redundancy, 9 at least)' })
       .option('racks', { type: 'number', default: 4, describe: 'racks the nodes are spread over (failure domains for placement)' })
       .option('listen', { type: 'string', default: '127.0.0.1:9000', describe: 'HOST:PORT of the S3 side-port and /api/v1' })
       .option('access-key', { type: 'string', describe: 'S3 access key id to create (with --secret-key); default: a dev key made on first start' })
       .option('secret-key', { type: 'string', describe: 'S3 secret for --access-key' })
       .option('mount', { type: 'string', describe: 'mount --bucket on this directory through FUSE' })
       .option('bucket', { type: 'string', default: 'default', describe: 'bucket to mount (created if missing)' })
-      .option('block-size', { type: 'string', default: '256MiB', describe: 'size of each node\'s pre-allocated block files' })
+      .option('block-size', { type: 'string', default: '256MiB', describe: 'size of each node\'s pre-allocated block files (smaller than a node\'s 1GiB default: all nodes share this disk)' })
       .option('sync', { type: 'string', choices: ['fdatasync', 'none'], default: 'fdatasync', describe: 'node durability; none is for benchmarks only' })
       .option('down-timeout', { type: 'string', default: repairOptionDefaults.downTimeout, describe: 'a node silent this long is DOWN (production: 10m)' })
       .option('repair-grace', { type: 'string', default: repairOptionDefaults.repairGrace, describe: 'a DOWN node\'s stripes are repaired after this much longer' })
@@ -59,7 +64,7 @@ export const upCommand: CommandModule<object, UpArgs> = {
       .example('$0 up --mount ./mnt', 'a 12-node cluster in ./blobfs-data with bucket "default" mounted on ./mnt')
       .example('$0 up --data /srv/blobfs --listen 0.0.0.0:9000 --access-key AK --secret-key SK', 'serve S3 on all interfaces with a chosen key')
       .example('$0 up --down-timeout 5s --repair-grace 5s', 'repair within seconds of a node stopping (tests, demos)')
-      .example('$0 up --nodes 6 --racks 3', 'a smaller cluster (RS(8,4) then keeps k+1 chunks per stripe and queues repairs)') as unknown as Argv<UpArgs>,
+      .example('$0 up --nodes 9 --racks 3', 'the smallest cluster: RS(8,4) then keeps k+1 = 9 chunks per stripe and queues a repair for each') as unknown as Argv<UpArgs>,
   handler: async (argv) => {
     try {
       await runUp(argv)
@@ -73,9 +78,15 @@ async function runUp(argv: UpArgs): Promise<void> {
   if ((argv['access-key'] === undefined) !== (argv['secret-key'] === undefined)) {
     throw new BlobfsError('InvalidArgument', '--access-key and --secret-key go together')
   }
-  if (!(argv.nodes >= 1 && argv.racks >= 1)) throw new BlobfsError('InvalidArgument', '--nodes and --racks must be at least 1')
+  if (!(Number.isInteger(argv.racks) && argv.racks >= 1)) throw new BlobfsError('InvalidArgument', '--racks must be a whole number, at least 1')
+  // A stripe is stored only with at least k+1 of its k+m chunks (DESIGN.md, "Placement").
+  const nodesMin = dataShardsDefault + 1
+  if (!(Number.isInteger(argv.nodes) && argv.nodes >= nodesMin)) {
+    throw new BlobfsError('InvalidArgument', `--nodes must be at least ${nodesMin}: RS(${dataShardsDefault},${parityShardsDefault}) stores a stripe only on k+1 = ${nodesMin} or more distinct nodes`)
+  }
   parseListen(argv.listen)
   parseSize(argv['block-size'])
+  gcConfigFrom(argv)
   parseDuration(argv['down-timeout'], '--down-timeout')
   parseDuration(argv['repair-grace'], '--repair-grace')
   const dataDir = resolve(argv.data)
@@ -134,6 +145,10 @@ async function runUp(argv: UpArgs): Promise<void> {
             '--catalog', catalog.url,
             '--block-size', argv['block-size'],
             '--sync', argv.sync,
+            '--multipart-idle', argv['multipart-idle'],
+            '--orphan-grace', argv['orphan-grace'],
+            '--gc-rate', String(argv['gc-rate']),
+            ...(argv['gc-interval-ms'] !== undefined ? ['--gc-interval-ms', String(argv['gc-interval-ms'])] : []),
             '--down-timeout', argv['down-timeout'],
             '--repair-grace', argv['repair-grace'],
             '--log-level', argv['log-level'],

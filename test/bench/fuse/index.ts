@@ -1,21 +1,32 @@
-// npm run bench -- fuse [--quick] [--json] [--s3fs-standin]
+// npm run bench -- fuse [--quick] [--json] [--reps N] [--s3fs-standin]
 // The FUSE mount against its peers, on the same machine in one run: blobfs mounted,
 // s3fs mounted over an S3 endpoint, and a plain local directory as the ceiling.
 // Workloads: dd sequential write and read (bs=1M), fio random reads of 4 KiB and
 // 128 KiB, extracting a tarball of many small files, ls -lR of them, rsync -a of a
-// tree, and rename of the big file. Which blobfs and which S3 endpoint run comes from
-// targets.ts (the lead plugs the real cluster and gateway in there); every column
-// title says what really ran. Wall-clock times of whole commands, one run each.
+// tree, and rename of the big file (and of a one-byte file, to show rename does not
+// depend on size; both timed around rename(2) in one process). Which blobfs and which S3 endpoint run comes from targets.ts;
+// every column title says what really ran.
+//
+// Every workload runs --reps times (3 by default, 1 with --quick) on every column,
+// interleaved (workload, then repetition, then column), each repetition in its own
+// directory; the table shows medians. On a shared machine the load moves during a
+// run; interleaving spreads that over the columns instead of onto one of them. CPU
+// seconds of the processes behind each column are counted for the dd workloads.
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { requireFuse, sh } from '../../fuse/helpers/mount.ts'
-import { emitJson, parseBenchArgs, printTable, type Figures } from '../report.ts'
+import { emitJson, formatNumber, median, parseBenchArgs, printTable, type Figures } from '../report.ts'
+import { cpuMeter } from './cpu.ts'
 import { blobfsTarget, localTarget, s3fsTarget, s3PortTarget, s3rverStandIn, type Target } from './targets.ts'
 
 const options = parseBenchArgs()
 const useStandIn = process.argv.includes('--s3fs-standin')
+const repsFlag = process.argv.indexOf('--reps')
+const reps = repsFlag >= 0 ? Number(process.argv[repsFlag + 1]) : options.quick ? 1 : 3
+if (!Number.isInteger(reps) || reps < 1) throw new Error('--reps takes a whole number of at least 1')
 const MiB = 1024 * 1024
+const GiB = 1024 * MiB
 const sizes = options.quick
   ? { bigMiB: 64, smallFiles: 1000, rsyncFiles: 300, fioSeconds: 3 }
   : { bigMiB: 1024, smallFiles: 10_000, rsyncFiles: 2000, fioSeconds: 10 }
@@ -24,10 +35,14 @@ interface Workload {
   key: string
   title: string
   unit: string
+  /** Higher is better (rates) or lower is better (times). */
+  higherIsBetter: boolean
+  /** Bytes moved, for CPU seconds per GiB; set on the workloads whose CPU is counted. */
+  cpuBytes?: number
   run(dir: string, fixtures: string): Promise<number>
 }
 
-async function timed(script: string, timeoutMs = 30 * 60_000): Promise<number> {
+async function timed(script: string, timeoutMs = 60 * 60_000): Promise<number> {
   const started = performance.now()
   const result = await sh(script, { timeoutMs })
   if (result.code !== 0) throw new Error(`failed: ${script}\n${result.stderr}`)
@@ -37,51 +52,90 @@ async function timed(script: string, timeoutMs = 30 * 60_000): Promise<number> {
 async function fio(file: string, blockSize: string): Promise<number> {
   const result = await sh(
     `fio --name=rand --filename='${file}' --readonly --rw=randread --bs=${blockSize} --ioengine=psync --numjobs=1 --time_based --runtime=${sizes.fioSeconds} --output-format=json`,
-    { timeoutMs: (sizes.fioSeconds + 120) * 1000 },
+    { timeoutMs: (sizes.fioSeconds + 300) * 1000 },
   )
   if (result.code !== 0) throw new Error(`fio failed: ${result.stderr}`)
   const report = JSON.parse(result.stdout.slice(result.stdout.indexOf('{'))) as { jobs: { read: { iops: number } }[] }
   return report.jobs[0]!.read.iops
 }
 
+/**
+ * Renames `path` to `path.renamed` and back, `count` times in all, in one child
+ * process (no process start-up in the figure); the median milliseconds of one rename(2).
+ */
+async function renameMs(path: string, count: number): Promise<number> {
+  const script = [
+    "const fs = require('fs')",
+    "const names = [process.argv[1], process.argv[1] + '.renamed']",
+    'const times = []',
+    `for (let i = 0; i < ${count}; i++) { const t = process.hrtime.bigint(); fs.renameSync(names[i % 2], names[(i + 1) % 2]); times.push(Number(process.hrtime.bigint() - t) / 1e6) }`,
+    'console.log(JSON.stringify(times))',
+  ].join('\n')
+  const result = await sh(`"$NODE" -e "$RENAME_SCRIPT" '${path}'`, { timeoutMs: 60 * 60_000, env: { NODE: process.execPath, RENAME_SCRIPT: script } })
+  if (result.code !== 0) throw new Error(`rename failed: ${result.stderr}`)
+  return median(JSON.parse(result.stdout) as number[])
+}
+// s3fs renames by copying the object: keep the big file's renames few.
+const renamesOfBig = 3
+const renamesOfSmall = 21
+
+const bigBytes = sizes.bigMiB * MiB
 const workloads: Workload[] = [
   {
     key: 'dd_write_MBps',
-    title: `dd write ${sizes.bigMiB} MiB (bs=1M, fsync), MB/s`,
+    title: `dd write ${sizes.bigMiB} MiB (bs=1M, conv=fsync), MB/s`,
     unit: 'MB/s',
-    run: async (dir) => (sizes.bigMiB * MiB) / 1e6 / (await timed(`dd if=/dev/zero of='${dir}/big' bs=1M count=${sizes.bigMiB} conv=fsync status=none`)),
+    higherIsBetter: true,
+    cpuBytes: bigBytes,
+    run: async (dir) => bigBytes / 1e6 / (await timed(`dd if=/dev/zero of='${dir}/big' bs=1M count=${sizes.bigMiB} conv=fsync status=none`)),
   },
   {
     key: 'dd_read_MBps',
     title: `dd read ${sizes.bigMiB} MiB (bs=1M), MB/s`,
     unit: 'MB/s',
-    run: async (dir) => (sizes.bigMiB * MiB) / 1e6 / (await timed(`dd if='${dir}/big' of=/dev/null bs=1M status=none`)),
+    higherIsBetter: true,
+    cpuBytes: bigBytes,
+    run: async (dir) => bigBytes / 1e6 / (await timed(`dd if='${dir}/big' of=/dev/null bs=1M status=none`)),
   },
-  { key: 'fio_4k_iops', title: 'fio random read 4 KiB, IOPS', unit: 'IOPS', run: (dir) => fio(`${dir}/big`, '4k') },
-  { key: 'fio_128k_iops', title: 'fio random read 128 KiB, IOPS', unit: 'IOPS', run: (dir) => fio(`${dir}/big`, '128k') },
+  { key: 'fio_4k_iops', title: 'fio random read 4 KiB, IOPS', unit: 'IOPS', higherIsBetter: true, run: (dir) => fio(`${dir}/big`, '4k') },
+  { key: 'fio_128k_iops', title: 'fio random read 128 KiB, IOPS', unit: 'IOPS', higherIsBetter: true, run: (dir) => fio(`${dir}/big`, '128k') },
   {
     key: 'tar_x_files_per_s',
-    title: `tar x of ${sizes.smallFiles} small files, files/s`,
+    title: `tar x of ${sizes.smallFiles} small files (1-4 KiB), files/s`,
     unit: 'files/s',
+    higherIsBetter: true,
     run: async (dir, fixtures) => sizes.smallFiles / (await timed(`tar -C '${dir}' -xf '${fixtures}/small.tar'`)),
   },
   {
     key: 'ls_lR_s',
     title: `ls -lR of those ${sizes.smallFiles} files, s`,
     unit: 's',
+    higherIsBetter: false,
     run: (dir) => timed(`ls -lR '${dir}/small' > /dev/null`),
   },
   {
     key: 'rsync_s',
-    title: `rsync -a of a ${sizes.rsyncFiles}-file tree, s`,
+    title: `rsync -a of a ${sizes.rsyncFiles}-file tree (0.5-8.5 KiB files), s`,
     unit: 's',
+    higherIsBetter: false,
     run: (dir, fixtures) => timed(`rsync -a '${fixtures}/rsync-src/' '${dir}/rsync-dst/'`),
   },
   {
-    key: 'rename_big_s',
-    title: `mv of the ${sizes.bigMiB} MiB file, s`,
-    unit: 's',
-    run: (dir) => timed(`mv '${dir}/big' '${dir}/big-renamed'`),
+    key: 'rename_big_ms',
+    title: `rename(2) of the ${sizes.bigMiB} MiB file, ms (median of ${renamesOfBig})`,
+    unit: 'ms',
+    higherIsBetter: false,
+    run: (dir) => renameMs(`${dir}/big`, renamesOfBig),
+  },
+  {
+    key: 'rename_small_ms',
+    title: `rename(2) of a 1-byte file, ms (median of ${renamesOfSmall})`,
+    unit: 'ms',
+    higherIsBetter: false,
+    run: async (dir) => {
+      await timed(`printf x > '${dir}/one-byte'`)
+      return renameMs(`${dir}/one-byte`, renamesOfSmall)
+    },
   },
 ]
 
@@ -100,13 +154,31 @@ async function makeFixtures(dir: string): Promise<void> {
   )
 }
 
+interface Column {
+  key: string
+  target: Target
+  runs: Map<string, (number | 'failed')[]>
+  /** CPU seconds per group, summed over the repetitions of a workload. */
+  cpu: Map<string, Record<string, number>>
+}
+
+function medianOf(column: Column, key: string): number | null {
+  const values = (column.runs.get(key) ?? []).filter((v): v is number => typeof v === 'number')
+  return values.length > 0 ? median(values) : null
+}
+
+async function loadAverage(): Promise<string> {
+  return (await sh('cut -d" " -f1-3 /proc/loadavg')).stdout.trim()
+}
+
 async function main(): Promise<void> {
   await requireFuse()
   const work = await mkdtemp(join(tmpdir(), 'blobfs-bench-fuse-'))
-  const figures: Figures = {}
-  const columns: { label: string; values: Map<string, number | string> }[] = []
+  const figures: Figures = { reps, quick: options.quick ? 1 : 0, big_MiB: sizes.bigMiB, small_files: sizes.smallFiles, rsync_files: sizes.rsyncFiles }
+  const columns: Column[] = []
+  const loads: string[] = []
   try {
-    console.error(`fixtures: ${sizes.smallFiles} small files, ${sizes.rsyncFiles}-file tree, ${sizes.bigMiB} MiB file`)
+    console.error(`fixtures: ${sizes.smallFiles} small files, ${sizes.rsyncFiles}-file tree, ${sizes.bigMiB} MiB file; ${reps} repetition(s)`)
     await makeFixtures(join(work, 'fixtures'))
     const s3 = s3PortTarget ?? (useStandIn ? s3rverStandIn : null)
     const starters: { key: string; start: () => Promise<Target> }[] = [
@@ -115,36 +187,125 @@ async function main(): Promise<void> {
     ]
     if (s3) starters.push({ key: 's3fs', start: () => s3fsTarget(s3, join(work, 'mnt-s3fs'), work) })
     else console.error('s3fs: not run — no S3 endpoint for it (targets.ts: s3PortTarget is not wired; --s3fs-standin uses s3rver)')
-    for (const starter of starters) {
-      const target = await starter.start()
-      const values = new Map<string, number | string>()
-      columns.push({ label: target.label, values })
-      figures[`${starter.key}.label`] = target.label
-      try {
-        for (const workload of workloads) {
-          console.error(`${target.label}: ${workload.title} ...`)
-          try {
-            const value = await workload.run(target.dir, join(work, 'fixtures'))
-            values.set(workload.key, value)
-            figures[`${starter.key}.${workload.key}`] = value
-          } catch (error) {
-            console.error(`  failed: ${(error as Error).message.split('\n').slice(0, 3).join(' ')}`)
-            values.set(workload.key, 'failed')
-            figures[`${starter.key}.${workload.key}`] = 'failed'
+    try {
+      for (const starter of starters) {
+        const target = await starter.start()
+        columns.push({ key: starter.key, target, runs: new Map(), cpu: new Map() })
+        figures[`${starter.key}.label`] = target.label
+        for (let rep = 0; rep < reps; rep++) await mkdir(join(target.dir, `rep-${rep}`))
+      }
+      loads.push(await loadAverage())
+      for (const workload of workloads) {
+        for (let rep = 0; rep < reps; rep++) {
+          for (const column of columns) {
+            console.error(`${column.target.label}: ${workload.title} (run ${rep + 1} of ${reps}) ...`)
+            const groups = workload.cpuBytes && column.target.cpuGroups ? await column.target.cpuGroups() : null
+            const meter = groups ? await cpuMeter(groups) : null
+            let value: number | 'failed'
+            try {
+              value = await workload.run(join(column.target.dir, `rep-${rep}`), join(work, 'fixtures'))
+            } catch (error) {
+              console.error(`  failed: ${(error as Error).message.split('\n').slice(0, 3).join(' ')}`)
+              value = 'failed'
+            }
+            if (meter) {
+              const used = await meter.stop()
+              const sum = column.cpu.get(workload.key) ?? {}
+              for (const [group, seconds] of Object.entries(used)) sum[group] = (sum[group] ?? 0) + seconds
+              column.cpu.set(workload.key, sum)
+            }
+            column.runs.set(workload.key, [...(column.runs.get(workload.key) ?? []), value])
           }
         }
-      } finally {
-        await target.stop()
+        loads.push(await loadAverage())
       }
+    } finally {
+      for (const column of columns.reverse()) await column.target.stop().catch((error: unknown) => console.error(`stopping ${column.target.label}: ${String(error)}`))
+      columns.reverse()
     }
   } finally {
     await rm(work, { recursive: true, force: true })
   }
+
+  const blobfs = columns.find((c) => c.key === 'blobfs')
+  const s3fs = columns.find((c) => c.key === 's3fs')
+  /** How many times better blobfs is than s3fs on a workload (>1: blobfs wins). */
+  const advantage = (workload: Workload): number | null => {
+    const a = blobfs ? medianOf(blobfs, workload.key) : null
+    const b = s3fs ? medianOf(s3fs, workload.key) : null
+    if (a === null || b === null || a === 0 || b === 0) return null
+    return workload.higherIsBetter ? a / b : b / a
+  }
+  for (const column of columns) {
+    for (const workload of workloads) {
+      const m = medianOf(column, workload.key)
+      figures[`${column.key}.${workload.key}`] = m ?? 'failed'
+      figures[`${column.key}.${workload.key}.runs`] = (column.runs.get(workload.key) ?? []).map((v) => (typeof v === 'number' ? formatNumber(v) : v)).join(' / ')
+      const cpu = column.cpu.get(workload.key)
+      if (cpu && workload.cpuBytes) {
+        for (const [group, seconds] of Object.entries(cpu)) figures[`${column.key}.${workload.key}.cpu_s_per_GiB.${group}`] = seconds / reps / (workload.cpuBytes / GiB)
+      }
+    }
+  }
+  for (const workload of workloads) {
+    const a = advantage(workload)
+    if (a !== null) figures[`blobfs_vs_s3fs.${workload.key}`] = a
+  }
+
   printTable(
-    `FUSE workloads (${options.quick ? 'quick' : 'full'} sizes; one run each, wall clock)`,
-    ['workload', ...columns.map((c) => c.label)],
-    workloads.map((w) => [w.title, ...columns.map((c) => c.values.get(w.key) ?? 'not run')]),
+    `FUSE workloads (${options.quick ? 'quick' : 'full'} sizes; median of ${reps} interleaved run(s), wall clock)`,
+    ['workload', ...columns.map((c) => c.target.label), 'blobfs vs s3fs'],
+    workloads.map((w) => {
+      const a = advantage(w)
+      return [w.title, ...columns.map((c) => medianOf(c, w.key) ?? 'failed'), a === null ? '—' : `${formatNumber(a)}x`]
+    }),
   )
+  printTable(
+    'Every run (in order)',
+    ['workload', ...columns.map((c) => c.target.label)],
+    workloads.map((w) => [w.title, ...columns.map((c) => String(figures[`${c.key}.${w.key}.runs`]))]),
+  )
+  const cpuColumns = columns.filter((c) => c.cpu.size > 0)
+  if (cpuColumns.length > 0) {
+    const groups = [...new Set(cpuColumns.flatMap((c) => [...c.cpu.values()].flatMap((g) => Object.keys(g))))]
+    printTable(
+      'CPU seconds per GiB moved, by process (mean over the runs)',
+      ['workload', 'column', ...groups, 'total'],
+      workloads
+        .filter((w) => w.cpuBytes)
+        .flatMap((w) =>
+          cpuColumns.map((c) => {
+            const cpu = c.cpu.get(w.key) ?? {}
+            const per = (s: number) => s / reps / (w.cpuBytes! / GiB)
+            return [w.title, c.target.label, ...groups.map((g) => per(cpu[g] ?? 0)), per(Object.values(cpu).reduce((x, y) => x + y, 0))]
+          }),
+        ),
+    )
+  }
+  const rename = blobfs ? [medianOf(blobfs, 'rename_big_ms'), medianOf(blobfs, 'rename_small_ms')] : [null, null]
+  const targets: { name: string; measured: number | null; goal: number; met: boolean | null }[] = [
+    { name: 'sequential write, blobfs / s3fs', measured: advantage(workloads[0]!), goal: 2, met: null },
+    { name: 'sequential read, blobfs / s3fs', measured: advantage(workloads[1]!), goal: 2, met: null },
+    { name: 'small-file extraction (tar x), blobfs / s3fs', measured: advantage(workloads[4]!), goal: 5, met: null },
+  ]
+  for (const t of targets) t.met = t.measured === null ? null : t.measured >= t.goal
+  // O(1) in file size: renaming the big file costs no more than twice renaming one byte.
+  const renameRatio = rename[0] !== null && rename[1] !== null && rename[1] > 0 ? rename[0] / rename[1] : null
+  printTable(
+    "Against the issue's targets",
+    ['target', 'measured', 'goal', 'met'],
+    [
+      ...targets.map((t) => [t.name, t.measured === null ? 'not run' : `${formatNumber(t.measured)}x`, `≥ ${t.goal}x`, t.met === null ? '—' : t.met ? 'yes' : 'no']),
+      [`rename O(1): rename of ${sizes.bigMiB} MiB / of 1 byte (blobfs)`, renameRatio === null ? 'not run' : `${formatNumber(renameRatio)}x`, '≤ 2x', renameRatio === null ? '—' : renameRatio <= 2 ? 'yes' : 'no'],
+    ],
+  )
+  targets.forEach((t, i) => (figures[`target.${['seq_write', 'seq_read', 'tar_x'][i]}.met`] = t.met === null ? 'not run' : t.met ? 'yes' : 'no'))
+  if (renameRatio !== null) {
+    figures['blobfs.rename_big_vs_small'] = renameRatio
+    figures['target.rename_o1.met'] = renameRatio <= 2 ? 'yes' : 'no'
+  }
+  figures.load_average = loads.join(' | ')
+  console.log(`\nload average (1, 5, 15 min) at the start and after each workload: ${loads.join(' | ')}`)
   emitJson(options, figures)
 }
 

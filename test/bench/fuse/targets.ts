@@ -1,14 +1,14 @@
 // The three file systems the FUSE benchmark compares, each behind one factory:
 // a plain local directory (the ceiling), blobfs mounted, and s3fs mounted over an S3
-// endpoint. The lead plugs the real cluster in here: `blobfsTarget` should start a
-// cluster (`blobfs up` or nodes + catalog) and `blobfs mount` it; `s3PortTarget`
-// should start blobfs's S3 gateway on the same cluster. Until those exist, blobfs
-// runs over the in-memory object layer (labelled so) and s3fs has no blobfs endpoint.
+// endpoint. By default one `blobfs up --mount` cluster serves both blobfs columns:
+// its mount for blobfs, its S3 gateway for s3fs. The in-memory layer and s3rver
+// factories stay for developing the harness without a cluster.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { isMounted, sh, startMount } from '../../fuse/helpers/mount.ts'
+import { allProcesses, blobfsUpGroups, type ProcessGroups } from './cpu.ts'
 import { blobfsBin } from '../../support/cluster.ts'
 import { startUp, type RunningUp } from '../../support/up.ts'
 
@@ -17,6 +17,8 @@ export interface Target {
   label: string
   /** The directory the workloads run in. */
   dir: string
+  /** The processes doing this column's work, for CPU accounting (none for a local dir). */
+  cpuGroups?(): Promise<ProcessGroups>
   stop(): Promise<void>
 }
 
@@ -24,7 +26,15 @@ export interface Target {
 export type BlobfsFactory = (mountpoint: string, workDir: string) => Promise<Target>
 
 /** Starts an S3 endpoint serving `bucket`; s3fs is mounted over it. */
-export type S3PortFactory = (workDir: string) => Promise<{ label: string; endpoint: string; accessKey: string; secretKey: string; bucket: string; stop(): Promise<void> }>
+export type S3PortFactory = (workDir: string) => Promise<{
+  label: string
+  endpoint: string
+  accessKey: string
+  secretKey: string
+  bucket: string
+  cpuGroups?(): Promise<ProcessGroups>
+  stop(): Promise<void>
+}>
 
 export async function localTarget(workDir: string): Promise<Target> {
   const dir = join(workDir, 'local')
@@ -100,6 +110,10 @@ export async function s3fsTarget(s3: S3PortFactory, mountpoint: string, workDir:
   return {
     label: port.label,
     dir: mountpoint,
+    cpuGroups: async () => {
+      const s3fs = (await allProcesses()).filter((p) => p.cmdline.startsWith('s3fs ') && p.cmdline.includes(mountpoint)).map((p) => p.pid)
+      return { s3fs, ...(await port.cpuGroups?.()) }
+    },
     stop: async () => {
       await sh(`fusermount -u '${mountpoint}' || fusermount -uz '${mountpoint}'`)
       await port.stop()
@@ -133,8 +147,8 @@ async function releaseCluster(): Promise<void> {
 }
 
 export const blobfsCluster: BlobfsFactory = async (mountpoint, workDir) => {
-  await acquireCluster(workDir, mountpoint)
-  return { label: 'blobfs (blobfs up, 12 nodes)', dir: mountpoint, stop: releaseCluster }
+  const up = await acquireCluster(workDir, mountpoint)
+  return { label: 'blobfs (blobfs up, 12 nodes)', dir: mountpoint, cpuGroups: () => blobfsUpGroups(up.child.pid!), stop: releaseCluster }
 }
 
 export const blobfsGateway: S3PortFactory = async (workDir) => {
@@ -147,6 +161,7 @@ export const blobfsGateway: S3PortFactory = async (workDir) => {
     accessKey: up.credentials.accessKeyId,
     secretKey: up.credentials.secretAccessKey,
     bucket: 'bench',
+    cpuGroups: () => blobfsUpGroups(up.child.pid!),
     stop: releaseCluster,
   }
 }

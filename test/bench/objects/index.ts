@@ -2,23 +2,28 @@
 //   - a `blobfs up` cluster (12 node processes in 4 racks, fdatasync): PUT and GET
 //     of a 1 GiB object through the object layer; time to first byte of 4 KiB and
 //     1 MiB objects (p50/p99); 4 KiB PUTs/s and GETs/s with 32 concurrent clients;
-//   - the physical ceiling: `dd` of 1 GiB to the same disk with conv=fdatasync
-//     (blobfs writes 1.5x the object's bytes: 8 data + 4 parity chunks);
-//   - where PUT time goes: encode + checksums alone in-process; the object layer
-//     over in-memory nodes (catalog, no network, no fsync); over node processes
-//     with --sync none (network, no fsync); and the full path above.
+//   - the physical ceiling: `dd` of 1 GiB to the same disk with conv=fdatasync,
+//     before and after the cluster runs (blobfs writes 1.5x the object's bytes:
+//     8 data + 4 parity chunks);
+//   - where the time goes: MD5, CRC32C, RS encode and page checksums alone, in
+//     process; the object layer over in-memory nodes; then, on node processes
+//     with --sync none and with fdatasync, CPU seconds per GiB of this process
+//     (object layer + HTTP client), of `blobfs up` (the embedded catalog) and of
+//     the 12 nodes, and the nodes' summed fdatasync time (their /metrics); the
+//     catalog commit timed on its own. CPU seconds hold on a shared machine where
+//     wall time does not.
 // npm run bench -- objects [--quick] [--json]
 import { execFileSync } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { Readable } from 'node:stream'
 import { openCluster, type Cluster } from '../../../src/cli/cluster.ts'
 import { openCatalog } from '../../../src/catalog/catalog.ts'
 import { startEmbeddedCatalog } from '../../../src/catalog/embedded.ts'
-import { checksumTree } from '../../../src/codec/checksum.ts'
+import { checksumTree, crc32c } from '../../../src/codec/checksum.ts'
 import { MemoryChunkStore } from '../../../src/cluster/memory-store.ts'
 import { units } from '../../../src/limits.ts'
 import { objectStoreConfig } from '../../../src/objects/config.ts'
@@ -26,7 +31,7 @@ import { ObjectStore } from '../../../src/objects/object-store.ts'
 import { stripeCodec } from '../../../src/objects/stripe-io.ts'
 import type { ObjectLayer } from '../../../src/objects/types.ts'
 import { startUp } from '../../support/up.ts'
-import { emitJson, median, parseBenchArgs, percentile, printTable, type Figures } from '../report.ts'
+import { emitJson, formatNumber, median, parseBenchArgs, percentile, printTable, type Figures } from '../report.ts'
 
 const options = parseBenchArgs()
 const MiB = units.MiB
@@ -58,26 +63,126 @@ async function inParallel(width: number, total: number, fn: (i: number) => Promi
 }
 
 const mbps = (bytes: number, ms: number) => bytes / MiB / (ms / 1000)
+const perGiB = (seconds: number, bytes: number) => seconds / (bytes / units.GiB)
 
-async function putMbps(objects: ObjectLayer, bucket: string, key: string): Promise<number> {
-  const samples: number[] = []
-  for (let i = 0; i < reps; i++) {
-    const started = performance.now()
-    await objects.putObject(bucket, key, Readable.from(body(bigBytes)))
-    samples.push(mbps(bigBytes, performance.now() - started))
-  }
-  return median(samples)
+// ---- CPU and wait accounting: on a shared 2-core machine wall time says how loaded
+// the machine was; CPU seconds per GiB say what each part of the path costs.
+
+/** User + system CPU seconds of another process so far (Linux /proc). */
+function cpuSecondsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100 // utime + stime, in clock ticks of 1/100 s
 }
 
-async function getMbps(objects: ObjectLayer, bucket: string, key: string): Promise<number> {
-  const samples: number[] = []
-  for (let i = 0; i < reps; i++) {
-    const started = performance.now()
-    const read = await objects.getObject(bucket, key)
-    const bytes = await drain(read.body)
-    samples.push(mbps(bytes, performance.now() - started))
+/** This process's CPU seconds, every thread (libuv threadpool included). */
+function ownCpuSeconds(): number {
+  const usage = process.cpuUsage()
+  return (usage.user + usage.system) / 1e6
+}
+
+/** Direct children of `pid` whose argv[2] (after node and bin.mjs) is `command`. */
+function childrenRunning(pid: number, command: string): number[] {
+  const found: number[] = []
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const ppid = Number(readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]!.split(' ')[1])
+      if (ppid === pid && readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0')[2] === command) found.push(Number(entry))
+    } catch {
+      // the process went away
+    }
   }
-  return median(samples)
+  return found
+}
+
+interface UpCluster {
+  cluster: Cluster
+  upPid: number
+  nodePids: number[]
+  nodeUrls: string[]
+}
+
+interface Costs {
+  wallS: number
+  /** The benchmark process: object layer, HTTP client, MD5/CRC32C/encode. */
+  clientCpuS: number
+  /** The `blobfs up` process: the embedded PGlite catalog. */
+  catalogCpuS: number
+  /** The 12 node processes together. */
+  nodesCpuS: number
+  /** fdatasync time summed over the nodes (blobfs_node_fsync_seconds). */
+  fsyncS: number
+}
+
+async function metricSum(urls: string[], name: string): Promise<number> {
+  let total = 0
+  for (const url of urls) {
+    const text = await (await fetch(`${url}/metrics`)).text()
+    for (const line of text.split('\n')) if (line.startsWith(`${name} `) || line.startsWith(`${name}{`)) total += Number(line.split(' ').pop())
+  }
+  return total
+}
+
+async function snapshot(up: UpCluster): Promise<Costs> {
+  return {
+    wallS: performance.now() / 1000,
+    clientCpuS: ownCpuSeconds(),
+    catalogCpuS: cpuSecondsOf(up.upPid),
+    nodesCpuS: up.nodePids.reduce((sum, pid) => sum + cpuSecondsOf(pid), 0),
+    fsyncS: await metricSum(up.nodeUrls, 'blobfs_node_fsync_seconds_sum'),
+  }
+}
+
+async function costsOf(up: UpCluster, fn: () => Promise<void>): Promise<Costs> {
+  const before = await snapshot(up)
+  await fn()
+  const after = await snapshot(up)
+  return {
+    wallS: after.wallS - before.wallS,
+    clientCpuS: after.clientCpuS - before.clientCpuS,
+    catalogCpuS: after.catalogCpuS - before.catalogCpuS,
+    nodesCpuS: after.nodesCpuS - before.nodesCpuS,
+    fsyncS: after.fsyncS - before.fsyncS,
+  }
+}
+
+/** `reps` PUTs (then GETs) of the big object: median MB/s, and costs per GiB over all of them. */
+async function bigRuns(up: UpCluster, bucket: string): Promise<{ put: number; get: number; putCosts: Costs; getCosts: Costs }> {
+  const { objects } = up.cluster
+  const puts: number[] = []
+  const gets: number[] = []
+  const add = (a: Costs, b: Costs): Costs => ({
+    wallS: a.wallS + b.wallS,
+    clientCpuS: a.clientCpuS + b.clientCpuS,
+    catalogCpuS: a.catalogCpuS + b.catalogCpuS,
+    nodesCpuS: a.nodesCpuS + b.nodesCpuS,
+    fsyncS: a.fsyncS + b.fsyncS,
+  })
+  let putCosts: Costs = { wallS: 0, clientCpuS: 0, catalogCpuS: 0, nodesCpuS: 0, fsyncS: 0 }
+  let getCosts = putCosts
+  for (let i = 0; i < reps; i++) {
+    const put = await costsOf(up, async () => {
+      await objects.putObject(bucket, 'big', Readable.from(body(bigBytes)))
+    })
+    puts.push(mbps(bigBytes, put.wallS * 1000))
+    putCosts = add(putCosts, put)
+  }
+  for (let i = 0; i < reps; i++) {
+    const get = await costsOf(up, async () => {
+      const bytes = await drain((await objects.getObject(bucket, 'big')).body)
+      if (bytes !== bigBytes) throw new Error(`GET returned ${bytes} of ${bigBytes} bytes`)
+    })
+    gets.push(mbps(bigBytes, get.wallS * 1000))
+    getCosts = add(getCosts, get)
+  }
+  const scale = (c: Costs): Costs => ({
+    wallS: perGiB(c.wallS, reps * bigBytes),
+    clientCpuS: perGiB(c.clientCpuS, reps * bigBytes),
+    catalogCpuS: perGiB(c.catalogCpuS, reps * bigBytes),
+    nodesCpuS: perGiB(c.nodesCpuS, reps * bigBytes),
+    fsyncS: perGiB(c.fsyncS, reps * bigBytes),
+  })
+  return { put: median(puts), get: median(gets), putCosts: scale(putCosts), getCosts: scale(getCosts) }
 }
 
 async function ttfb(objects: ObjectLayer, bucket: string, sizeBytes: number): Promise<{ p50: number; p99: number }> {
@@ -87,13 +192,15 @@ async function ttfb(objects: ObjectLayer, bucket: string, sizeBytes: number): Pr
   for (let i = 0; i < ttfbSamples; i++) {
     const started = performance.now()
     const read = await objects.getObject(bucket, keys[i % keys.length]!)
-    const first = await new Promise<number>((resolve, reject) => {
-      read.body.once('data', () => resolve(performance.now() - started))
-      read.body.once('error', reject)
-    })
-    samples.push(first)
-    read.body.resume()
-    await new Promise((r) => read.body.once('end', r))
+    // Pull through the async iterator: an inline object's stream may end before a
+    // listener attached after the first 'data' event would ever see 'end'.
+    const chunks = read.body[Symbol.asyncIterator]()
+    const first = await chunks.next()
+    if (first.done) throw new Error(`GET of ${sizeBytes} bytes returned no data`)
+    samples.push(performance.now() - started)
+    let bytes = (first.value as Buffer).length
+    for (let next = await chunks.next(); !next.done; next = await chunks.next()) bytes += (next.value as Buffer).length
+    if (bytes !== sizeBytes) throw new Error(`GET returned ${bytes} of ${sizeBytes} bytes`)
   }
   return { p50: percentile(samples, 50), p99: percentile(samples, 99) }
 }
@@ -122,54 +229,88 @@ function ddMbps(dir: string): number {
   return result
 }
 
-/** Encode + page checksums of every chunk, in process: the CPU floor of a PUT. */
-async function encodeOnlyMbps(): Promise<number> {
-  const codec = stripeCodec(8, 4)
+/** Each CPU cost of a PUT alone, in process: MB/s of object data and CPU s per GiB. */
+async function cpuCosts(): Promise<Record<'md5' | 'crc32c' | 'encode' | 'pageChecksums', { mbps: number; cpuSPerGiB: number }>> {
   const stripe = 16 * MiB
-  const shards = Array.from({ length: 12 }, () => Buffer.alloc(stripe / 8))
   const stripes = bigBytes / stripe
-  const started = performance.now()
-  for (let s = 0; s < stripes; s++) {
-    for (let i = 0; i < 8; i++) pattern.copy(shards[i]!, 0, (i * 2 * MiB) % pattern.length, (i * 2 * MiB) % pattern.length + 2 * MiB)
-    await codec.encode(shards)
-    for (const shard of shards) checksumTree(shard)
+  const time = async (fn: (s: number) => unknown) => {
+    const started = performance.now()
+    const cpu = ownCpuSeconds()
+    for (let s = 0; s < stripes; s++) await fn(s)
+    return { mbps: mbps(bigBytes, performance.now() - started), cpuSPerGiB: perGiB(ownCpuSeconds() - cpu, bigBytes) }
   }
-  return mbps(bigBytes, performance.now() - started)
+  const slice = (s: number) => pattern.subarray((s * stripe) % pattern.length, (s * stripe) % pattern.length + stripe)
+  const md5 = createHash('md5')
+  const md5Cost = await time((s) => md5.update(slice(s)))
+  md5.digest()
+  let crc = 0
+  const crcCost = await time((s) => (crc = crc32c(slice(s), crc)))
+  const codec = stripeCodec(8, 4)
+  const shards = Array.from({ length: 12 }, () => Buffer.alloc(stripe / 8))
+  const encodeCost = await time(async (s) => {
+    const data = slice(s)
+    for (let i = 0; i < 8; i++) data.copy(shards[i]!, 0, i * 2 * MiB, (i + 1) * 2 * MiB)
+    await codec.encode(shards)
+  })
+  // 12 chunks per stripe: the page CRCs cover 1.5x the object's bytes.
+  const pageCost = await time(() => {
+    for (const shard of shards) checksumTree(shard)
+  })
+  return { md5: md5Cost, crc32c: crcCost, encode: encodeCost, pageChecksums: pageCost }
 }
 
-/** The object layer over in-memory nodes and a real (embedded) catalog: no network, no fsync. */
-async function memoryNodesMbps(root: string): Promise<number> {
+/**
+ * The object layer over in-memory nodes (which verify and copy every chunk, as a
+ * node does) and a real embedded catalog: no network, no fsync. A fresh store per
+ * repetition, so at most one object's chunks are held. CPU is this process's,
+ * the in-process catalog included.
+ */
+async function memoryNodes(root: string): Promise<{ put: number; get: number; putCpuSPerGiB: number; getCpuSPerGiB: number }> {
   const embedded = await startEmbeddedCatalog({ dataDir: join(root, 'memory-catalog') })
   const catalog = await openCatalog(embedded.url)
   try {
     const ids = Array.from({ length: 12 }, (_, i) => `node-${i}`)
-    const objects = new ObjectStore({
-      catalog,
-      store: new MemoryChunkStore(ids),
-      candidates: () => ids.map((id, i) => ({ id, rack: `r${i % 4}`, freeBytes: 1e15 })),
-      config: objectStoreConfig(),
-    })
-    await objects.createBucket('bench', 'bench')
-    const samples: number[] = []
+    const puts: number[] = []
+    const gets: number[] = []
+    let putCpu = 0
+    let getCpu = 0
     for (let i = 0; i < reps; i++) {
-      const started = performance.now()
+      const objects = new ObjectStore({
+        catalog,
+        store: new MemoryChunkStore(ids),
+        candidates: () => ids.map((id, n) => ({ id, rack: `r${n % 4}`, freeBytes: 1e15 })),
+        config: objectStoreConfig(),
+      })
+      if (i === 0) await objects.createBucket('bench', 'bench')
+      let started = performance.now()
+      let cpu = ownCpuSeconds()
       await objects.putObject('bench', 'big', Readable.from(body(bigBytes)))
-      samples.push(mbps(bigBytes, performance.now() - started))
+      puts.push(mbps(bigBytes, performance.now() - started))
+      putCpu += ownCpuSeconds() - cpu
+      started = performance.now()
+      cpu = ownCpuSeconds()
+      const bytes = await drain((await objects.getObject('bench', 'big')).body)
+      if (bytes !== bigBytes) throw new Error(`GET returned ${bytes} of ${bigBytes} bytes`)
+      gets.push(mbps(bytes, performance.now() - started))
+      getCpu += ownCpuSeconds() - cpu
       await objects.deleteObject('bench', 'big')
     }
-    return median(samples)
+    return { put: median(puts), get: median(gets), putCpuSPerGiB: perGiB(putCpu, reps * bigBytes), getCpuSPerGiB: perGiB(getCpu, reps * bigBytes) }
   } finally {
     await catalog.close()
     await embedded.stop()
   }
 }
 
-async function withUp<T>(root: string, name: string, args: string[], body: (cluster: Cluster) => Promise<T>): Promise<T> {
+async function withUp<T>(root: string, name: string, args: string[], run: (up: UpCluster) => Promise<T>): Promise<T> {
   const up = await startUp(join(root, name), ['--block-size', '1GiB', ...args])
   try {
     const cluster = await openCluster(up.cluster.catalogUrl)
     try {
-      return await body(cluster)
+      const nodePids = childrenRunning(up.child.pid!, 'node')
+      if (nodePids.length !== 12) throw new Error(`found ${nodePids.length} node processes under blobfs up, expected 12`)
+      const nodeUrls = (await cluster.catalog.nodes.list()).map((n) => n.address)
+      return await run({ cluster, upPid: up.child.pid!, nodePids, nodeUrls })
     } finally {
       await cluster.close()
     }
@@ -178,46 +319,116 @@ async function withUp<T>(root: string, name: string, args: string[], body: (clus
   }
 }
 
+/** Times every catalog commit made through `cluster` (the last step of a PUT). */
+function timeCommits(cluster: Cluster): number[] {
+  const samples: number[] = []
+  const objects = cluster.catalog.objects
+  const commit = objects.commit.bind(objects)
+  objects.commit = async (...args: Parameters<typeof commit>) => {
+    const started = performance.now()
+    try {
+      return await commit(...args)
+    } finally {
+      samples.push(performance.now() - started)
+    }
+  }
+  return samples
+}
+
 async function main(): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), 'blobfs-bench-objects-'))
   try {
     const figures: Figures = {}
-    figures.dd_fdatasync_mbps = ddMbps(root)
-    figures.encode_checksum_only_mbps = await encodeOnlyMbps()
-    figures.put_memory_nodes_mbps = await memoryNodesMbps(root)
-    figures.put_nodes_sync_none_mbps = await withUp(root, 'nosync', ['--sync', 'none'], async ({ objects }) => {
-      await objects.createBucket('bench', 'bench')
-      return putMbps(objects, 'bench', 'big')
+    const ddBefore = ddMbps(root)
+    const cpu = await cpuCosts()
+    for (const [name, cost] of Object.entries(cpu)) {
+      figures[`${name}_only_mbps`] = cost.mbps
+      figures[`${name}_only_cpu_s_per_gib`] = cost.cpuSPerGiB
+    }
+    const memory = await memoryNodes(root)
+    figures.put_memory_nodes_mbps = memory.put
+    figures.get_memory_nodes_mbps = memory.get
+    figures.put_memory_nodes_cpu_s_per_gib = memory.putCpuSPerGiB
+    figures.get_memory_nodes_cpu_s_per_gib = memory.getCpuSPerGiB
+    const record = (prefix: string, costs: Costs) => {
+      figures[`${prefix}_wall_s_per_gib`] = costs.wallS
+      figures[`${prefix}_client_cpu_s_per_gib`] = costs.clientCpuS
+      figures[`${prefix}_catalog_cpu_s_per_gib`] = costs.catalogCpuS
+      figures[`${prefix}_nodes_cpu_s_per_gib`] = costs.nodesCpuS
+      figures[`${prefix}_fsync_s_per_gib`] = costs.fsyncS
+    }
+    await withUp(root, 'nosync', ['--sync', 'none'], async (up) => {
+      await up.cluster.objects.createBucket('bench', 'bench')
+      const runs = await bigRuns(up, 'bench')
+      figures.put_nodes_sync_none_mbps = runs.put
+      figures.get_nodes_sync_none_mbps = runs.get
+      record('put_sync_none', runs.putCosts)
+      record('get_sync_none', runs.getCosts)
     })
-    await withUp(root, 'cluster', [], async ({ objects }) => {
+    await withUp(root, 'cluster', [], async (up) => {
+      const { objects } = up.cluster
       await objects.createBucket('bench', 'bench')
-      figures.put_1gib_mbps = await putMbps(objects, 'bench', 'big')
-      figures.get_1gib_mbps = await getMbps(objects, 'bench', 'big')
+      const commits = timeCommits(up.cluster)
+      const runs = await bigRuns(up, 'bench')
+      figures.put_1gib_mbps = runs.put
+      figures.get_1gib_mbps = runs.get
+      record('put', runs.putCosts)
+      record('get', runs.getCosts)
+      figures.catalog_commit_1gib_ms = median(commits.splice(0))
       const small = await ttfb(objects, 'bench', 4096)
       figures.ttfb_4kib_p50_ms = small.p50
       figures.ttfb_4kib_p99_ms = small.p99
       const medium = await ttfb(objects, 'bench', MiB)
       figures.ttfb_1mib_p50_ms = medium.p50
       figures.ttfb_1mib_p99_ms = medium.p99
+      commits.splice(0)
       const ops = await smallOpsPerSecond(objects, 'bench')
+      figures.catalog_commit_4kib_p50_ms = percentile(commits, 50)
       figures.put_4kib_ops = ops.puts
       figures.get_4kib_ops = ops.gets
     })
+    const ddAfter = ddMbps(root)
+    figures.dd_fdatasync_before_mbps = ddBefore
+    figures.dd_fdatasync_after_mbps = ddAfter
+    figures.dd_fdatasync_mbps = (ddBefore + ddAfter) / 2
+    // blobfs writes 1.5x the object's bytes (8 data + 4 parity chunks)
+    figures.put_ceiling_mbps = (figures.dd_fdatasync_mbps as number) / 1.5
+    figures.put_vs_ceiling_ratio = (figures.put_1gib_mbps as number) / (figures.put_ceiling_mbps as number)
     figures.object_bytes = bigBytes
+    figures.repetitions = reps
+    figures.load_average_1m_at_end = loadavg()[0]!
+    const f = (name: string) => figures[name] as number
     printTable(`Object layer, ${bigBytes / MiB} MiB object, 12 nodes in 4 racks on one machine (median of ${reps})`, ['measure', 'value'], [
-      ['PUT through the object layer (MB/s of object data)', figures.put_1gib_mbps as number],
-      ['GET through the object layer (MB/s)', figures.get_1gib_mbps as number],
-      ['dd to the same disk, conv=fdatasync (MB/s; blobfs writes 1.5x)', figures.dd_fdatasync_mbps as number],
-      ['4 KiB GET time to first byte p50 / p99 (ms)', `${(figures.ttfb_4kib_p50_ms as number).toFixed(2)} / ${(figures.ttfb_4kib_p99_ms as number).toFixed(2)}`],
-      ['1 MiB GET time to first byte p50 / p99 (ms)', `${(figures.ttfb_1mib_p50_ms as number).toFixed(2)} / ${(figures.ttfb_1mib_p99_ms as number).toFixed(2)}`],
-      [`4 KiB PUTs/s, ${clients} clients (inline in the catalog)`, figures.put_4kib_ops as number],
-      [`4 KiB GETs/s, ${clients} clients`, figures.get_4kib_ops as number],
+      ['PUT through the object layer (MB/s of object data)', f('put_1gib_mbps')],
+      ['GET through the object layer (MB/s)', f('get_1gib_mbps')],
+      ['dd to the same disk, conv=fdatasync, before / after (MB/s)', `${formatNumber(ddBefore)} / ${formatNumber(ddAfter)}`],
+      ['PUT ceiling: dd / 1.5 (blobfs writes 8 data + 4 parity chunks)', f('put_ceiling_mbps')],
+      ['PUT / ceiling', f('put_vs_ceiling_ratio')],
+      ['4 KiB GET time to first byte p50 / p99 (ms)', `${formatNumber(f('ttfb_4kib_p50_ms'))} / ${formatNumber(f('ttfb_4kib_p99_ms'))}`],
+      ['1 MiB GET time to first byte p50 / p99 (ms)', `${formatNumber(f('ttfb_1mib_p50_ms'))} / ${formatNumber(f('ttfb_1mib_p99_ms'))}`],
+      [`4 KiB PUTs/s, ${clients} clients (inline in the catalog)`, f('put_4kib_ops')],
+      [`4 KiB GETs/s, ${clients} clients`, f('get_4kib_ops')],
     ])
-    printTable('Where PUT time goes (MB/s of object data; each row adds one cost)', ['path', 'MB/s'], [
-      ['encode RS(8,4) + CRC32C page checksums, in process', figures.encode_checksum_only_mbps as number],
-      ['+ object layer and catalog commit, in-memory nodes', figures.put_memory_nodes_mbps as number],
-      ['+ HTTP to 12 node processes, block log without fsync', figures.put_nodes_sync_none_mbps as number],
-      ['+ fdatasync on every node (the real path)', figures.put_1gib_mbps as number],
+    printTable('Each CPU cost of a PUT alone, in process', ['cost', 'MB/s', 'CPU s/GiB'], [
+      ['MD5 of the object (the etag)', f('md5_only_mbps'), f('md5_only_cpu_s_per_gib')],
+      ['CRC32C of the object', f('crc32c_only_mbps'), f('crc32c_only_cpu_s_per_gib')],
+      ['RS(8,4) encode', f('encode_only_mbps'), f('encode_only_cpu_s_per_gib')],
+      ['CRC32C page checksums of the 12 chunks (1.5x the bytes)', f('pageChecksums_only_mbps'), f('pageChecksums_only_cpu_s_per_gib')],
+      ['PUT over in-memory nodes (object layer + embedded catalog, one process)', f('put_memory_nodes_mbps'), f('put_memory_nodes_cpu_s_per_gib')],
+      ['GET over in-memory nodes', f('get_memory_nodes_mbps'), f('get_memory_nodes_cpu_s_per_gib')],
+    ])
+    const row = (label: string, prefix: string, rate: string) => [
+      label, f(rate), f(`${prefix}_wall_s_per_gib`), f(`${prefix}_client_cpu_s_per_gib`), f(`${prefix}_catalog_cpu_s_per_gib`), f(`${prefix}_nodes_cpu_s_per_gib`), f(`${prefix}_fsync_s_per_gib`),
+    ]
+    printTable('Where the time goes on node processes (per GiB of object data)', ['path', 'MB/s', 'wall s', 'client CPU s', 'catalog CPU s', '12 nodes CPU s', 'fsync s (sum)'], [
+      row('PUT, nodes --sync none', 'put_sync_none', 'put_nodes_sync_none_mbps'),
+      row('PUT, nodes fdatasync (the real path)', 'put', 'put_1gib_mbps'),
+      row('GET, nodes --sync none', 'get_sync_none', 'get_nodes_sync_none_mbps'),
+      row('GET, nodes fdatasync', 'get', 'get_1gib_mbps'),
+    ])
+    printTable('Catalog', ['measure', 'ms'], [
+      ['commit of the big object (64 stripes x 12 chunk rows per GiB), median', f('catalog_commit_1gib_ms')],
+      [`commit of a 4 KiB inline object under ${clients} clients, p50`, f('catalog_commit_4kib_p50_ms')],
     ])
     emitJson(options, figures)
   } finally {

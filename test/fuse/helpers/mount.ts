@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url'
 import type { DaemonRequest } from './mount-daemon.ts'
 
 const daemonScript = fileURLToPath(new URL('./mount-daemon.ts', import.meta.url))
+const blobfsBin = fileURLToPath(new URL('../../../src/cli/bin.mjs', import.meta.url))
 const installHint = 'FUSE is needed for the mount tests: install the Debian packages "fuse" and "libfuse2" (.ci/install-deps), run as root or a user allowed to use /dev/fuse, then `npm ci`'
 
 /** Fails (never skips) with an install hint when this machine cannot mount FUSE. */
@@ -72,17 +73,35 @@ export async function isMounted(mountpoint: string): Promise<boolean> {
   return table.split('\n').some((line) => line.split(' ')[1] === mountpoint)
 }
 
-/** Starts `blobfs mount b MOUNTPOINT --foreground --data DATA` in a child; resolves once it is ready. */
+/** Starts `blobfs mount b MOUNTPOINT --foreground --data DATA` (over the in-memory layer) in a child; resolves once it is ready. */
 export async function startMount(mountpoint: string, dataDir: string, extraArgs: string[] = [], target = 'b'): Promise<Mount> {
   const child = spawn(process.execPath, ['--import', 'tsx', daemonScript, 'mount', target, mountpoint, '--foreground', ...(dataDir ? ['--data', dataDir] : []), '--log-level', 'warn', ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   })
+  return readyMount(child, mountpoint, dataDir)
+}
+
+/**
+ * Starts the real `blobfs mount TARGET MOUNTPOINT --foreground --catalog URL` (the
+ * shipped executable over the catalog-backed object layer of a real cluster) in a
+ * child; resolves once it is ready. `request` is not available on it.
+ */
+export async function startClusterMount(mountpoint: string, catalogUrl: string, extraArgs: string[] = [], target = 'b'): Promise<Mount> {
+  const child = spawn(process.execPath, [blobfsBin, 'mount', target, mountpoint, '--foreground', '--catalog', catalogUrl, '--log-level', 'warn', ...extraArgs], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  return readyMount(child, mountpoint, '')
+}
+
+const mountReadyTimeoutMs = 60_000
+
+async function readyMount(child: ChildProcess, mountpoint: string, dataDir: string): Promise<Mount> {
   let stdout = ''
   let stderr = ''
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()))
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`mount not ready after 30 s\n${stderr}`)), 30_000)
+  const ready = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`mount not ready after ${mountReadyTimeoutMs} ms\n${stderr}`)), mountReadyTimeoutMs)
     child.stdout!.on('data', (d: Buffer) => {
       stdout += d.toString()
       if (stdout.includes('blobfs mount ready')) {
@@ -95,6 +114,13 @@ export async function startMount(mountpoint: string, dataDir: string, extraArgs:
       reject(new Error(`mount daemon exited with ${code} before it was ready\n${stderr}`))
     })
   })
+  try {
+    await ready
+  } catch (error) {
+    child.kill('SIGKILL')
+    if (await isMounted(mountpoint)) await sh(`fusermount -uz '${mountpoint}'`)
+    throw error
+  }
   let nextId = 1
   const waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>()
   child.on('message', (message: { id: number; result?: unknown; error?: string }) => {
@@ -111,6 +137,7 @@ export async function startMount(mountpoint: string, dataDir: string, extraArgs:
     request<T>(request: DaemonRequest): Promise<T> {
       const id = nextId++
       return new Promise<T>((resolve, reject) => {
+        if (!child.send) return reject(new Error('this mount runs the real blobfs executable: it takes no test requests'))
         waiting.set(id, { resolve: resolve as (v: unknown) => void, reject })
         child.send({ id, request })
       })
