@@ -115,11 +115,13 @@ async function workload(catalog: Catalog): Promise<void> {
   const [again] = await catalog.repairs.claim({ owner: 'auditor', leaseMs: 60_000, limit: 1 })
   await catalog.repairs.complete(again!)
   await catalog.repairs.stats()
-  await catalog.repairs.failing({ limit: 10 })
+  await catalog.repairs.failing({ limit: 5 })
   await catalog.repairs.dropUnneeded({ limit: 10 })
 
   const state = await catalog.chunks.stripe(stripe)
   await catalog.chunks.replace(stripe, [{ chunkIndex: 0, chunkId: randomUUID(), nodeId: 'fresh', lengthBytes: state!.shardSizeBytes, root: 1 }])
+  const planned = new Map(state!.chunks.map((c) => [c.chunkIndex, c.chunkId] as const)) // stale now: a conflict
+  await catalog.chunks.replace(stripe, [{ chunkIndex: 2, chunkId: randomUUID(), nodeId: 'fresh', lengthBytes: state!.shardSizeBytes, root: 1 }], { ifChunkIds: planned })
   await catalog.chunks.onNode('node-1', { limit: 5 })
   await catalog.chunks.referenced(chunkIdsOf(big))
   await catalog.chunks.referencedOn('node-1', chunkIdsOf(big))

@@ -154,7 +154,7 @@ export const nodeCommand: CommandModule<object, NodeArgs> = {
       gcConfig = gcConfigFrom(argv)
       repair = repairConfig({
         downTimeoutMs: parseDuration(argv['down-timeout'], '--down-timeout'),
-        repairGraceMs: parseDuration(argv['repair-grace'], '--repair-grace'),
+        repairGraceMs: parseDuration(argv['repair-grace'], '--repair-grace', { zero: true }),
         concurrency: argv['repair-concurrency'],
         rateBytesPerSec: argv['repair-rate'] * units.MiB,
         leaseMs: parseDuration(argv['repair-lease'], '--repair-lease'),

@@ -88,7 +88,7 @@ async function runUp(argv: UpArgs): Promise<void> {
   parseSize(argv['block-size'])
   gcConfigFrom(argv)
   parseDuration(argv['down-timeout'], '--down-timeout')
-  parseDuration(argv['repair-grace'], '--repair-grace')
+  parseDuration(argv['repair-grace'], '--repair-grace', { zero: true })
   const dataDir = resolve(argv.data)
   const logDir = join(dataDir, 'logs')
   mkdirSync(logDir, { recursive: true })
