@@ -78,6 +78,7 @@ export async function openCluster(catalogUrl: string, overrides: Partial<ObjectS
     catalog,
     store,
     candidates: () => membership.candidates(),
+    refreshCandidates: () => membership.refresh(),
     config: objectStoreConfig(overrides),
     reportBadChunk: (objectId, chunk, code) => {
       log.warn({ objectId, chunkId: chunk.chunkId, nodeId: chunk.nodeId, code }, 'bad chunk found by a read; queueing repair')

@@ -39,6 +39,8 @@ export interface ObjectStoreOptions {
   store: ChunkStore
   /** Healthy, writable nodes for placement (usually Membership.candidates). */
   candidates: () => readonly NodeCandidate[]
+  /** Reloads the candidates (Membership.refresh); a stripe that found too few nodes is retried once after it. */
+  refreshCandidates?: () => Promise<void>
   config: Readonly<ObjectStoreConfig>
   /** A chunk found missing or rotten by a read; becomes a repair task. */
   reportBadChunk?: (objectId: string, chunk: ChunkRecord, code: ErrorCode) => void
@@ -50,6 +52,7 @@ export class ObjectStore implements ObjectLayer {
   protected readonly config: Readonly<ObjectStoreConfig>
   protected readonly codec: StripeCodec
   private readonly candidates: () => readonly NodeCandidate[]
+  private readonly refreshCandidates: (() => Promise<void>) | undefined
   private readonly reportBadChunk: ObjectStoreOptions['reportBadChunk']
 
   constructor(options: ObjectStoreOptions) {
@@ -57,6 +60,7 @@ export class ObjectStore implements ObjectLayer {
     this.store = options.store
     this.config = options.config
     this.candidates = options.candidates
+    this.refreshCandidates = options.refreshCandidates
     this.reportBadChunk = options.reportBadChunk
     this.codec = stripeCodec(options.config.dataShards, options.config.parityShards)
   }
@@ -334,6 +338,7 @@ export class ObjectStore implements ObjectLayer {
       store: this.store,
       codec: this.codec,
       candidates: this.candidates,
+      ...(this.refreshCandidates ? { refreshCandidates: this.refreshCandidates } : {}),
       stripeSizeBytes: this.config.stripeSizeBytes,
       inlineSizeBytesMax,
       stripesInFlightMax: this.config.stripesInFlightMax,

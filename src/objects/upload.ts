@@ -10,7 +10,7 @@ import assert from 'node:assert/strict'
 import { createHash, randomUUID, type Hash } from 'node:crypto'
 import { crc32 as zlibCrc32 } from 'node:zlib'
 import { crc32c } from '../codec/checksum.ts'
-import { BlobfsError } from '../errors.ts'
+import { BlobfsError, isBlobfsError } from '../errors.ts'
 import type { ChunkStore } from '../cluster/chunk-store.ts'
 import type { NodeCandidate } from '../cluster/placement.ts'
 import { writeStripe, type StripeCodec, type WrittenStripe } from './stripe-io.ts'
@@ -21,6 +21,12 @@ export interface UploadContext {
   codec: StripeCodec
   /** Healthy nodes to place on (read once per stripe, so membership changes apply). */
   candidates: () => readonly NodeCandidate[]
+  /**
+   * Reloads the candidates from the registry. Called once when a stripe cannot be
+   * stored on enough nodes (nodes restarted on new addresses, or died since the last
+   * refresh); the stripe is then written again on the fresh view.
+   */
+  refreshCandidates?: () => Promise<void>
   stripeSizeBytes: number
   /** Bodies of at most this many bytes are kept inline (returned, not striped). */
   inlineSizeBytesMax: number
@@ -81,10 +87,19 @@ export async function uploadBody(context: UploadContext, body: Body, expect: Upl
     const offsetBytes = stripedBytes
     stripedBytes += data.length
     const stripeId = randomUUID()
-    const pending = writeStripe(
-      { store: context.store, codec: context.codec, candidates: context.candidates(), stripeKey: stripeId, putTimeoutMs: context.putTimeoutMs, signal: context.signal },
-      data,
-    ).then((stripe) => {
+    const attempt = () =>
+      writeStripe(
+        { store: context.store, codec: context.codec, candidates: context.candidates(), stripeKey: stripeId, putTimeoutMs: context.putTimeoutMs, signal: context.signal },
+        data,
+      )
+    const pending = attempt()
+      .catch(async (error: unknown) => {
+        // A failed stripe deleted what it stored and left `data` untouched: try once more on a fresh view.
+        if (!isBlobfsError(error, 'NotEnoughNodes') || !context.refreshCandidates || context.signal?.aborted) throw error
+        await context.refreshCandidates()
+        return attempt()
+      })
+      .then((stripe) => {
       const uploaded = { ...stripe, stripeIndex, stripeId, offsetBytes }
       written.push(uploaded)
       return uploaded

@@ -144,3 +144,38 @@ test('memory stays bounded: at most stripesInFlightMax stripes are being written
   assert.ok(peak <= 2 * 12, `peak ${peak} chunk writes in flight for 2 stripes of 12 chunks`)
   assert.ok(peak > 12, `stripes are pipelined (peak ${peak})`)
 })
+
+test('a stripe that finds too few reachable nodes is written again after one registry refresh', async () => {
+  // The view is stale: 4 of its 12 nodes have moved (restarted elsewhere), so only 8
+  // chunks land — under k+1. The refresh brings the real nodes; nothing is left behind.
+  const real = [...nodeIds.slice(0, 8), 'm0', 'm1', 'm2', 'm3']
+  const store = new MemoryChunkStore(real)
+  let view = nodeIds
+  let refreshes = 0
+  const ctx = context(store, {
+    candidates: () => view.map((id, i) => ({ id, rack: `r${i % 4}`, freeBytes: 1e12 })),
+    refreshCandidates: async () => {
+      refreshes++
+      view = real
+    },
+  })
+  const data = randomBytes(2 * stripeSize + 5)
+  const result = await uploadBody(ctx, Readable.from(pieces(data, 7)), { lengthBytes: data.length })
+  assert.equal(refreshes >= 1, true, 'the registry was reloaded')
+  for (const stripe of result.stripes) {
+    assert.equal(stripe.chunks.length, 12, 'every stripe has all its chunks after the retry')
+    assert.deepEqual(stripe.missingChunkIndexes, [])
+    for (const chunk of stripe.chunks) assert.ok(real.includes(chunk.nodeId))
+  }
+  assert.ok((await download(store, result, 0, data.length - 1)).equals(data))
+  let held = 0
+  for (const node of real) for await (const _ of store.inventory(node)) held++
+  assert.equal(held, 12 * result.stripes.length, 'the failed first attempts left no chunk behind')
+
+  // Without a refresh hook the stripe fails cleanly, as before.
+  view = nodeIds
+  await assert.rejects(
+    uploadBody(context(new MemoryChunkStore(real), { candidates: ctx.candidates }), Readable.from(pieces(data, 7)), { lengthBytes: data.length }),
+    (e) => isBlobfsError(e, 'NotEnoughNodes'),
+  )
+})
