@@ -16,22 +16,18 @@ type ObjectColumn = (typeof objectColumnNames)[number]
 export const objectColumns = objectColumnNames.map((name) => `o.${name}`).join(', ')
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-function posixFrom(column: (name: ObjectColumn) => any): PosixRecord | null {
-  const posixMode = column('posix_mode')
-  return posixMode === null || posixMode === undefined
-    ? null
-    : {
-        mode: toNumber(posixMode),
-        uid: toNumber(column('posix_uid')),
-        gid: toNumber(column('posix_gid')),
-        mtimeNs: column('mtime_ns') as bigint,
-        ctimeNs: column('ctime_ns') as bigint,
-      }
-}
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 function objectFrom(column: (name: ObjectColumn) => any): ObjectRecord {
-  const posix = posixFrom(column)
+  const posixMode = column('posix_mode')
+  const posix: PosixRecord | null =
+    posixMode === null || posixMode === undefined
+      ? null
+      : {
+          mode: toNumber(posixMode),
+          uid: toNumber(column('posix_uid')),
+          gid: toNumber(column('posix_gid')),
+          mtimeNs: column('mtime_ns') as bigint,
+          ctimeNs: column('ctime_ns') as bigint,
+        }
   const crc = column('checksum_crc32c')
   return {
     bucket: column('bucket_name'),
