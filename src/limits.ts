@@ -37,6 +37,11 @@ export const multipartIdleDaysDefault = 7
 
 // Listings
 export const listPageKeysMax = 1000
+// A delimited listing walks the key index in batches, each one index range scan
+// (src/catalog/listing.ts): a short one after a common prefix, where the next common
+// prefix is likely near, and a longer one while a run of plain keys goes on.
+export const listWalkBatchKeysAfterPrefix = 2
+export const listWalkBatchKeysInRun = 16
 
 // Gateway (S3 side-port and /api/v1): what one request may carry and how long it may take.
 export const singlePutSizeBytesMax = 5 * GiB // S3's limit for one PutObject; bigger objects go multipart
@@ -120,6 +125,8 @@ export const embeddedSessionHoldMsMax = 30_000 // a client holding the single se
 assert.ok(catalogTxBackoffMsBase > 0 && catalogTxBackoffMsBase <= catalogTxBackoffMsMax)
 assert.ok(catalogRowsPerInsertMax * 12 < 65_534) // the widest row we insert has 12 columns
 assert.ok(queueClaimBatchMax >= 1 && listPageKeysMax >= 1)
+assert.ok(listWalkBatchKeysAfterPrefix >= 1 && listWalkBatchKeysAfterPrefix < listWalkBatchKeysInRun)
+assert.ok(listWalkBatchKeysInRun <= listPageKeysMax)
 
 assert.ok(singlePutSizeBytesMax <= objectSizeBytesMax)
 assert.ok(copyPartSizeBytesMax <= multipartPartSizeBytesMax)

@@ -3,7 +3,7 @@
 import type { Row } from 'postgres'
 import { decodeKey } from './keys.ts'
 import { toNumber } from './db.ts'
-import type { BucketPolicy, BucketRecord, ObjectRecord, PosixRecord } from './types.ts'
+import type { BucketPolicy, BucketRecord, ListedObject, ObjectRecord, PosixRecord } from './types.ts'
 
 const objectColumnNames = [
   'object_id', 'bucket_name', 'object_key', 'size_bytes', 'etag', 'content_type', 'erasure_coding_scheme', 'lifecycle_state',
@@ -11,9 +11,8 @@ const objectColumnNames = [
   'ctime_ns', 'symlink_target', 'created_at', 'updated_at',
 ] as const
 type ObjectColumn = (typeof objectColumnNames)[number]
-const objectColumnIndex = Object.freeze(Object.fromEntries(objectColumnNames.map((name, i) => [name, i])) as Record<ObjectColumn, number>)
 
-/** Every bucket_objects column but inline_data, from alias `o`, in a fixed order (see objectFromValues). */
+/** Every bucket_objects column but inline_data, from alias `o`. */
 export const objectColumns = objectColumnNames.map((name) => `o.${name}`).join(', ')
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -56,12 +55,47 @@ export function objectFromRow(row: Row): ObjectRecord {
 }
 
 /**
- * A row fetched with `.values()` (an array), objectColumns starting at index `at`.
- * Listings use it: postgres.js decodes a 1,000-row page into arrays with about 15%
- * less CPU than into named rows (8.5 vs 10 ms, measured on the shared machine).
+ * The columns a listing returns for each key (see ListedObject), with their SQL types:
+ * the listing carries them through a recursive CTE whose first row holds typed NULLs.
  */
-export function objectFromValues(values: readonly unknown[], at = 0): ObjectRecord {
-  return objectFrom((name) => values[at + objectColumnIndex[name]])
+export const listedColumnTypes = Object.freeze({
+  object_id: 'UUID',
+  size_bytes: 'INT8',
+  etag: 'VARCHAR',
+  created_at: 'TIMESTAMPTZ',
+  posix_mode: 'INT8',
+  posix_uid: 'INT8',
+  posix_gid: 'INT8',
+  mtime_ns: 'INT8',
+  ctime_ns: 'INT8',
+  symlink_target: 'VARCHAR',
+} satisfies Partial<Record<ObjectColumn, string>>)
+type ListedColumn = keyof typeof listedColumnTypes
+export const listedColumnNames = Object.freeze(Object.keys(listedColumnTypes) as ListedColumn[])
+const listedColumnIndex = Object.freeze(Object.fromEntries(listedColumnNames.map((name, i) => [name, i])) as Record<ListedColumn, number>)
+
+/** A listed key's row fetched with `.values()`: listedColumnNames starting at index `at`. */
+export function listedObjectFromValues(key: string, values: readonly unknown[], at: number): ListedObject {
+  // Indices, not a column-lookup closure: this runs for every key of every page.
+  const posixMode = values[at + listedColumnIndex.posix_mode] as bigint | null
+  return {
+    key,
+    objectId: values[at + listedColumnIndex.object_id] as string,
+    sizeBytes: toNumber(values[at + listedColumnIndex.size_bytes] as bigint),
+    etag: values[at + listedColumnIndex.etag] as string,
+    lastModified: values[at + listedColumnIndex.created_at] as Date,
+    posix:
+      posixMode === null
+        ? null
+        : {
+            mode: toNumber(posixMode),
+            uid: toNumber(values[at + listedColumnIndex.posix_uid] as bigint),
+            gid: toNumber(values[at + listedColumnIndex.posix_gid] as bigint),
+            mtimeNs: values[at + listedColumnIndex.mtime_ns] as bigint,
+            ctimeNs: values[at + listedColumnIndex.ctime_ns] as bigint,
+          },
+    symlinkTarget: values[at + listedColumnIndex.symlink_target] as string | null,
+  }
 }
 
 export const bucketColumns = 'bucket_name, owner_id, access_control_policy, created_at'

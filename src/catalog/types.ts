@@ -160,8 +160,16 @@ export interface ListOptions {
   maxKeys?: number
 }
 
+/**
+ * A key as a listing returns it: what S3 ListObjects (key, size, ETag, Last-Modified)
+ * and FUSE readdir (the version id, POSIX attributes, symlink target) show. The rest
+ * of the row (metadata, headers, scheme, checksum) is for GET and HEAD; leaving it out
+ * of a 1,000-key page is most of what a page costs the client to decode.
+ */
+export type ListedObject = Pick<ObjectRecord, 'key' | 'objectId' | 'sizeBytes' | 'etag' | 'lastModified' | 'posix' | 'symlinkTarget'>
+
 export interface ListResult {
-  objects: ObjectRecord[]
+  objects: ListedObject[]
   commonPrefixes: string[]
   isTruncated: boolean
   nextContinuationToken: string | null

@@ -30,7 +30,7 @@ import {
   stripeSizeBytesDefault,
 } from '../limits.ts'
 import { logger, type Logger } from '../log.ts'
-import type { ObjectInfo, ObjectLayer, PosixAttributes } from '../objects/types.ts'
+import type { ListedObjectInfo, ObjectInfo, ObjectLayer, PosixAttributes } from '../objects/types.ts'
 import { BlockReader, type ObjectVersion, type ReadStream } from './block-reader.ts'
 import { errno, fsError, toFsError } from './errno.ts'
 import { Spool, SpoolBudget } from './spool.ts'
@@ -276,7 +276,7 @@ export class BlobFs {
     return { perm: kind === 'dir' ? this.config.dirMode : kind === 'symlink' ? 0o777 : this.config.fileMode, uid: this.config.uid, gid: this.config.gid, mtimeMs: now, ctimeMs: now }
   }
 
-  private entryFromObject(info: ObjectInfo): Entry {
+  private entryFromObject(info: ListedObjectInfo): Entry {
     const kind: EntryKind = info.symlinkTarget !== null ? 'symlink' : 'file'
     const posix = info.posix
     const mtimeMs = posix?.mtimeMs ?? info.lastModified.getTime()
@@ -294,7 +294,7 @@ export class BlobFs {
     }
   }
 
-  private dirEntry(marker: ObjectInfo | null): Entry {
+  private dirEntry(marker: ListedObjectInfo | null): Entry {
     const posix = marker?.posix ?? null
     const mtimeMs = posix?.mtimeMs ?? marker?.lastModified.getTime() ?? this.mountedAtMs
     return {

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto'
 import { Readable } from 'node:stream'
 import type { Catalog } from '../catalog/catalog.ts'
-import type { ObjectRecord, PartInput, PosixRecord } from '../catalog/types.ts'
+import type { ListedObject, ObjectRecord, PartInput, PosixRecord } from '../catalog/types.ts'
 import type { ChunkStore } from '../cluster/chunk-store.ts'
 import type { NodeCandidate } from '../cluster/placement.ts'
 import { BlobfsError, isBlobfsError, type ErrorCode } from '../errors.ts'
@@ -23,6 +23,7 @@ import type {
   BucketInfo,
   BucketPolicy,
   ByteRangeRequest,
+  ListedObjectInfo,
   ListOptions,
   ListResult,
   MultipartUpload,
@@ -189,7 +190,7 @@ export class ObjectStore implements ObjectLayer {
   async listObjects(bucket: string, options: ListOptions = {}): Promise<ListResult> {
     const result = await this.catalog.objects.list(bucket, options)
     return {
-      objects: result.objects.map(toObjectInfo),
+      objects: result.objects.map(toListedObjectInfo),
       commonPrefixes: result.commonPrefixes,
       isTruncated: result.isTruncated,
       nextContinuationToken: result.nextContinuationToken,
@@ -403,6 +404,18 @@ export function toObjectInfo(object: ObjectRecord): ObjectInfo {
     lastModified: object.lastModified,
     checksumCrc32c,
     partsCount: object.partsCount,
+    posix: object.posix ? fromPosixRecord(object.posix) : null,
+    symlinkTarget: object.symlinkTarget,
+  }
+}
+
+export function toListedObjectInfo(object: ListedObject): ListedObjectInfo {
+  return {
+    key: object.key,
+    objectId: object.objectId,
+    sizeBytes: object.sizeBytes,
+    etag: object.etag,
+    lastModified: object.lastModified,
     posix: object.posix ? fromPosixRecord(object.posix) : null,
     symlinkTarget: object.symlinkTarget,
   }

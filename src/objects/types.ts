@@ -101,8 +101,15 @@ export interface ListOptions {
   maxKeys?: number
 }
 
+/**
+ * A key as a listing shows it: what S3 ListObjects and FUSE readdir need. The rest of
+ * ObjectInfo (metadata, headers, checksum) comes from headObject; a listing page leaves
+ * it out because decoding it for 1,000 keys was most of a page's cost.
+ */
+export type ListedObjectInfo = Pick<ObjectInfo, 'key' | 'objectId' | 'sizeBytes' | 'etag' | 'lastModified' | 'posix' | 'symlinkTarget'>
+
 export interface ListResult {
-  objects: ObjectInfo[]
+  objects: ListedObjectInfo[]
   commonPrefixes: string[]
   isTruncated: boolean
   nextContinuationToken: string | null

@@ -140,6 +140,64 @@ forEachBackend((backend) => {
     assert.equal(listed.objects[0]!.sizeBytes, Buffer.byteLength('b/deep/0000'))
   })
 
+  // The delimited walk reads the index in batches: 2 keys after a common prefix, 16
+  // while a run of plain keys goes on (src/limits.ts). Runs of plain keys of lengths
+  // around those sizes, between common prefixes of 1 and 3 keys and next to each
+  // other, cut by page sizes around them: every page sequence must equal the model's.
+  test('runs of plain keys across batch boundaries, between common prefixes, on every page size', async () => {
+    const catalog = await backend.sharedCatalog()
+    const keys: string[] = ['q', 'r', 's/x', 's0'] // around the prefix: never listed under r/
+    const pad = (i: number) => String(i).padStart(2, '0')
+    let section = 0
+    for (const run of [1, 2, 3, 15, 16, 17, 33]) {
+      for (const children of [1, 3]) {
+        const at = `r/${pad(section++)}`
+        for (let i = 0; i < run; i++) keys.push(`${at}k${pad(i)}`)
+        for (let i = 0; i < children; i++) keys.push(`${at}m/${pad(i)}`)
+      }
+    }
+    for (let i = 0; i < 5; i++) keys.push(`r/${pad(section)}d${i}/x`) // common prefixes next to each other
+    for (let i = 0; i < 20; i++) keys.push(`r/${pad(section)}t${pad(i)}`) // a run that ends the prefix's keys
+    const bucket = await loadBucket(catalog, keys)
+    const underR = keys.filter((k) => k.startsWith('r/')).sort()
+    for (const maxKeys of [1, 2, 3, 5, 16, 17, 1000]) {
+      for (const startAfter of ['', underR[20]!, underR[70]!, 'r/', 'r/13m/']) {
+        for (const delimiter of ['/', '']) {
+          const options = { prefix: 'r/', delimiter, startAfter, maxKeys }
+          const expected = modelPages(keys, options)
+          assert.deepEqual(await catalogPages(catalog, bucket, options, 'token'), expected, JSON.stringify(options))
+          if (maxKeys <= 3) continue // (the marker walk of small pages repeats the token walk's statements)
+          assert.deepEqual(await catalogPages(catalog, bucket, options, 'marker'), expected, JSON.stringify(options))
+        }
+      }
+    }
+  })
+
+  test('a listed key shows the fields of its row; a missing bucket and an empty listing are told apart', async () => {
+    const catalog = await backend.sharedCatalog()
+    const bucket = bucketName('l')
+    await catalog.buckets.create({ name: bucket, owner: 'lister' })
+    const posix = { mode: 0o120777, uid: 1001, gid: 1002, mtimeNs: 1_700_000_000_000_000_123n, ctimeNs: 1_700_000_001_000_000_456n }
+    await catalog.objects.commit({ ...inlineObject(bucket, 'd/link'), posix, symlinkTarget: '../elsewhere' })
+    await catalog.objects.commit({ ...inlineObject(bucket, 'd/plain', Buffer.from('twelve bytes')), userMetadata: { a: 'b' } })
+    await catalog.objects.commit(inlineObject(bucket, 'd/sub/x'))
+    for (const delimiter of ['/', undefined]) {
+      const page = await catalog.objects.list(bucket, { prefix: 'd/', delimiter })
+      const rows = await Promise.all(['d/link', 'd/plain'].map((k) => catalog.objects.get(bucket, k)))
+      const shown = rows.map((o) => ({ key: o!.key, objectId: o!.objectId, sizeBytes: o!.sizeBytes, etag: o!.etag, lastModified: o!.lastModified, posix: o!.posix, symlinkTarget: o!.symlinkTarget }))
+      assert.deepEqual(page.objects.slice(0, 2), shown)
+      assert.deepEqual(page.objects[1]!.sizeBytes, 12)
+      assert.deepEqual(page.commonPrefixes, delimiter ? ['d/sub/'] : [])
+      await assert.rejects(catalog.objects.list(`${bucket}-gone`, { prefix: 'd/', delimiter }), (e) => isBlobfsError(e, 'NoSuchBucket'))
+      const none = await catalog.objects.list(bucket, { prefix: 'nothing/', delimiter })
+      assert.deepEqual([none.objects, none.commonPrefixes, none.isTruncated, none.nextContinuationToken], [[], [], false, null])
+    }
+    const empty = bucketName('l')
+    await catalog.buckets.create({ name: empty, owner: 'lister' })
+    assert.deepEqual((await catalog.objects.list(empty, { delimiter: '/' })).objects, [])
+    assert.deepEqual((await catalog.objects.list(empty, {})).objects, [])
+  })
+
   test('bad listing input is refused with a typed error', async () => {
     const catalog = await backend.sharedCatalog()
     const bucket = await loadBucket(catalog, ['x'])

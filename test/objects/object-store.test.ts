@@ -178,7 +178,7 @@ forEachBackend((backend) => {
     assert.deepEqual(put.httpHeaders, httpHeaders)
     await objects.putObject(bucket, 'h/striped', Readable.from([randomBytes(3 * stripeSize + 1)]), { httpHeaders })
     assert.deepEqual((await objects.headObject(bucket, 'h/striped')).httpHeaders, httpHeaders)
-    assert.deepEqual((await objects.listObjects(bucket, { prefix: 'h/' })).objects.map((o) => o.httpHeaders), [httpHeaders, httpHeaders])
+    assert.deepEqual((await objects.headObject(bucket, 'h/inline')).httpHeaders, httpHeaders) // (listings show no headers: ListedObjectInfo)
     await objects.copyObject({ bucket, key: 'h/striped' }, { bucket, key: 'h/copy' })
     assert.deepEqual((await objects.headObject(bucket, 'h/copy')).httpHeaders, httpHeaders)
     await objects.copyObject({ bucket, key: 'h/striped' }, { bucket, key: 'h/copy' }, { replaceMetadata: { httpHeaders: { 'content-language': 'nl' } } })

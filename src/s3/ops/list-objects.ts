@@ -3,13 +3,13 @@
 // seek-based listing: V2 passes its opaque token through; V1's marker is a key (or a
 // common prefix, which the layer skips as a whole) to list after.
 import { listPageKeysMax } from '../../limits.ts'
-import type { ListResult, ObjectInfo } from '../../objects/types.ts'
+import type { ListedObjectInfo, ListResult } from '../../objects/types.ts'
 import { bucketName, sendXml, type Operation, type OperationContext } from '../context.ts'
 import type { XmlObject } from '../xml.ts'
 import { encodingTypeOf, listingEncoder, parseMaxCount } from './common.ts'
 
 function contents(result: ListResult, encode: (v: string) => string, owner: string | null): XmlObject[] {
-  return result.objects.map((o: ObjectInfo) => ({
+  return result.objects.map((o: ListedObjectInfo) => ({
     Key: encode(o.key),
     LastModified: o.lastModified,
     ETag: o.etag,

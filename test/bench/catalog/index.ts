@@ -9,7 +9,10 @@
 //     is exactly two pages of the same make-up: 500 common prefixes and 500 keys.
 //     The last page starts past half the bucket (500,000 keys), which OFFSET would
 //     read and discard; a seek does not. First and last page alternate, median of
-//     several runs each; also a 1,000-key page without a delimiter.
+//     several runs each; also a 1,000-key page without a delimiter, a delimited
+//     listing of one directory (999 plain keys; 99 with --quick), and — side by
+//     side — the same first and last pages by the previous listing (one index seek
+//     per entry, every column; frozen in previous-listing.ts).
 // The bucket is bulk-loaded with INSERT ... SELECT generate_series (benchmark-only SQL).
 // PGlite runs as `blobfs up` runs it: on disk in <data-dir>/catalog (a temporary
 // directory), served through pglite-socket. The throwaway PostgreSQL runs with
@@ -27,9 +30,11 @@ import { openCatalog, type Catalog } from '../../../src/catalog/catalog.ts'
 import { startEmbeddedCatalog } from '../../../src/catalog/embedded.ts'
 import type { CommitObjectInput } from '../../../src/catalog/types.ts'
 import { startPostgres } from '../../support/postgres-server.ts'
+import { previousDelimitedList } from './previous-listing.ts'
 import { emitJson, median, parseBenchArgs, printTable, type Figures } from '../report.ts'
 
 const options = parseBenchArgs()
+const loadAverageAtStart = loadavg()[0]!
 const MiB = 1024 * 1024
 const writers = 8
 const readers = 8
@@ -116,6 +121,25 @@ async function loadListingBucket(catalog: Catalog, bucket: string): Promise<numb
   return (performance.now() - started) / 1000
 }
 
+/**
+ * VACUUM marks a heap page all-visible only when no snapshot older than its rows is
+ * open; right after the bulk load one often is (autovacuum's own ANALYZE), and the
+ * first VACUUM then leaves the visibility map empty. Vacuums again until it is set
+ * (as autovacuum would in a while), bounded; returns the all-visible fraction.
+ */
+async function settleVisibility(catalog: Catalog): Promise<number> {
+  const sql = catalog.db.sql
+  const fraction = async () => {
+    const [row] = await sql<{ pages: number; visible: number }[]>`SELECT relpages AS pages, relallvisible AS visible FROM pg_class WHERE relname = 'bucket_objects'`
+    return row!.pages === 0 ? 1 : row!.visible / row!.pages
+  }
+  for (let attempt = 0; attempt < 20 && (await fraction()) < 1; attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    await sql.unsafe('VACUUM bucket_objects')
+  }
+  return fraction()
+}
+
 // The machine is shared, so wall-clock page times mostly measure waiting for a
 // core. CPU time spent per page is far less sensitive to that: the bench process's
 // own (process.cpuUsage; for PGlite this includes the embedded server, which runs
@@ -155,13 +179,9 @@ async function costOf(catalog: Catalog, external: boolean, call: () => Promise<v
 }
 
 /** One delimited page of data/; checks it holds 500 prefixes and 500 keys, alternating. */
-async function delimitedPage(catalog: Catalog, bucket: string, firstIndex: number): Promise<void> {
-  const page = await catalog.objects.list(bucket, {
-    prefix: 'data/',
-    delimiter: '/',
-    maxKeys: pageKeys,
-    ...(firstIndex > 0 ? { startAfter: file(firstIndex - 1) } : {}),
-  })
+async function delimitedPage(catalog: Catalog, bucket: string, firstIndex: number, previous = false): Promise<void> {
+  const options = { prefix: 'data/', delimiter: '/', maxKeys: pageKeys, ...(firstIndex > 0 ? { startAfter: file(firstIndex - 1) } : {}) }
+  const page = previous ? await previousDelimitedList(catalog.db, bucket, options) : await catalog.objects.list(bucket, options)
   assert.equal(page.commonPrefixes.length, pageKeys / 2)
   assert.equal(page.objects.length, pageKeys / 2)
   assert.equal(page.commonPrefixes[0], dir(firstIndex))
@@ -183,6 +203,13 @@ interface Result {
   flatPageCpuMs: number
   pageMs: number
   flatPageMs: number
+  dirPageMs: number
+  dirPageCpuMs: number
+  /** The previous listing (previous-listing.ts), same pages, same run. */
+  previousPageMs: number
+  previousPageCpuMs: number
+  previousPageServerCpuMs: number
+  allVisible: number
 }
 
 async function run(url: string, external: boolean): Promise<Result> {
@@ -199,21 +226,34 @@ async function run(url: string, external: boolean): Promise<Result> {
     const listed = `list-${randomUUID().slice(0, 8)}`
     await catalog.buckets.create({ name: listed, owner: 'bench' })
     const loadSeconds = await loadListingBucket(catalog, listed)
+    const allVisible = await settleVisibility(catalog)
     const first: PageCost[] = []
     const last: PageCost[] = []
     const flat: PageCost[] = []
-    for (let run = -1; run < pageRuns; run++) {
-      // Run -1 warms caches and plans; then first, last and flat pages take turns.
+    const inDir: PageCost[] = []
+    const previous: PageCost[] = []
+    for (let run = -(writers + 1); run < pageRuns; run++) {
+      // Runs below 0 warm caches, and plans on every pooled connection (PostgreSQL
+      // plans a prepared statement anew on its first five runs); then the pages take turns.
       const firstCost = await costOf(catalog, external, () => delimitedPage(catalog, listed, 0))
       const lastCost = await costOf(catalog, external, () => delimitedPage(catalog, listed, pageKeys / 2))
       const flatCost = await costOf(catalog, external, async () => {
         const page = await catalog.objects.list(listed, { prefix: 'data/', maxKeys: pageKeys, startAfter: dir(directories / 2) })
         assert.equal(page.objects.length, pageKeys)
       })
+      const dirCost = await costOf(catalog, external, async () => {
+        const page = await catalog.objects.list(listed, { prefix: dir(directories / 2), delimiter: '/', maxKeys: pageKeys })
+        assert.equal(page.objects.length, childrenPerDirectory)
+        assert.equal(page.commonPrefixes.length, 0)
+      })
+      const previousFirstCost = await costOf(catalog, external, () => delimitedPage(catalog, listed, 0, true))
+      const previousLastCost = await costOf(catalog, external, () => delimitedPage(catalog, listed, pageKeys / 2, true))
       if (run < 0) continue
       first.push(firstCost)
       last.push(lastCost)
       flat.push(flatCost)
+      inDir.push(dirCost)
+      previous.push(previousFirstCost, previousLastCost)
     }
     const wall = (costs: PageCost[]) => costs.map((c) => c.wallMs)
     const mean = (costs: PageCost[], of: (c: PageCost) => number) => costs.reduce((sum, c) => sum + of(c), 0) / costs.length
@@ -231,6 +271,12 @@ async function run(url: string, external: boolean): Promise<Result> {
       pageClientCpuMs: mean([...first, ...last], (c) => c.clientCpuMs),
       pageServerCpuMs: mean([...first, ...last], (c) => c.serverCpuMs),
       flatPageCpuMs: meanCpu(flat),
+      dirPageMs: median(wall(inDir)),
+      dirPageCpuMs: meanCpu(inDir),
+      previousPageMs: median(wall(previous)),
+      previousPageCpuMs: meanCpu(previous),
+      previousPageServerCpuMs: mean(previous, (c) => c.serverCpuMs),
+      allVisible,
     }
   } finally {
     await catalog.close()
@@ -268,6 +314,12 @@ const rows: [string, Exclude<keyof Result, 'serverVersion'>][] = [
   ['  of which this process (PGlite: client and server) (ms)', 'pageClientCpuMs'],
   ['  of which PostgreSQL backends (ms)', 'pageServerCpuMs'],
   ['list, no delimiter: CPU per page, client + server (ms, mean)', 'flatPageCpuMs'],
+  [`list, delimiter: one directory, ${childrenPerDirectory} plain keys (ms, median)`, 'dirPageMs'],
+  ['  its CPU per page, client + server (ms, mean)', 'dirPageCpuMs'],
+  ['previous listing (one seek per entry), first and last pages (ms, median)', 'previousPageMs'],
+  ['  its CPU per page, client + server (ms, mean)', 'previousPageCpuMs'],
+  ['  of which PostgreSQL backends (ms)', 'previousPageServerCpuMs'],
+  ['heap pages all-visible after the load (fraction)', 'allVisible'],
   [`bulk load of ${bucketKeys.toLocaleString('en')} keys (s)`, 'loadSeconds'],
 ]
 printTable(`Catalog (${bucketKeys.toLocaleString('en')}-key bucket${options.quick ? ', --quick' : ''})`, ['measure', `PostgreSQL ${postgresResult.serverVersion}`, `PGlite ${pgliteResult.serverVersion} (embedded, on disk)`], rows.map(([label, field]) => [label, postgresResult[field], pgliteResult[field]]))
@@ -285,12 +337,20 @@ for (const [name, result] of [['postgres', postgresResult], ['pglite', pgliteRes
   figures[`list_page_server_cpu_ms_${name}`] = Number(result.pageServerCpuMs.toFixed(2))
   figures[`list_flat_page_cpu_ms_${name}`] = Number(result.flatPageCpuMs.toFixed(2))
   figures[`bulk_load_s_${name}`] = Number(result.loadSeconds.toFixed(1))
+  figures[`list_dir_page_ms_${name}`] = Number(result.dirPageMs.toFixed(2))
+  figures[`list_dir_page_cpu_ms_${name}`] = Number(result.dirPageCpuMs.toFixed(2))
+  figures[`list_page_ms_previous_${name}`] = Number(result.previousPageMs.toFixed(2))
+  figures[`list_page_cpu_ms_previous_${name}`] = Number(result.previousPageCpuMs.toFixed(2))
+  figures[`list_page_cpu_ratio_new_to_previous_${name}`] = Number((result.pageCpuMs / result.previousPageCpuMs).toFixed(2))
+  figures[`list_page_ms_ratio_new_to_previous_${name}`] = Number((result.pageMs / result.previousPageMs).toFixed(2))
+  figures[`heap_all_visible_${name}`] = Number(result.allVisible.toFixed(2))
 }
 const pageUnderTarget = postgresResult.pageMs < listPageMsTarget
 const lastNoSlower = postgresResult.lastPageMs <= postgresResult.firstPageMs * lastPageSlackRatio
 figures.list_page_ms_target = listPageMsTarget
 figures.list_page_target_met_postgres = pageUnderTarget ? 'yes' : 'no'
 figures.list_page_cpu_under_target_postgres = postgresResult.pageCpuMs < listPageMsTarget ? 'yes' : 'no'
+figures.load_average_1m_start = Number(loadAverageAtStart.toFixed(1))
 figures.load_average_1m = Number(loadavg()[0]!.toFixed(1))
 figures.list_last_page_no_slower_postgres = lastNoSlower ? 'yes' : 'no'
 figures.list_last_page_no_slower_pglite = pgliteResult.lastPageMs <= pgliteResult.firstPageMs * lastPageSlackRatio ? 'yes' : 'no'
