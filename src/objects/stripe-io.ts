@@ -160,22 +160,38 @@ export async function readStripePieces(
   offsetBytes: number,
   lengthBytes: number,
 ): Promise<Buffer[]> {
+  return Promise.all(fetchStripePieces(context, stripe, offsetBytes, lengthBytes))
+}
+
+/**
+ * Starts every piece of the range at once and returns them in order, each its own
+ * promise: a streaming reader hands on the first piece as soon as it is verified,
+ * without waiting for the slowest of the stripe's chunks (the first byte of a GET
+ * waits for one node, not for the last of k). Each promise is observed here, so a
+ * reader that stops early leaves no unhandled rejection.
+ */
+export function fetchStripePieces(
+  context: ReadStripeContext,
+  stripe: StripeRecord,
+  offsetBytes: number,
+  lengthBytes: number,
+): Promise<Buffer>[] {
   const reader = new StripeReader(context, stripe)
   const pieces = dataPieces(stripe.lengthBytes, context.codec.dataShards, offsetBytes, lengthBytes)
-  const bytes = await Promise.all(
-    pieces.map(async (piece) => {
-      const got = await reader.piece(piece)
-      assert.equal(got.length, piece.lengthBytes)
-      return got
-    }),
-  )
   let covered = 0
-  for (const [i, piece] of pieces.entries()) {
+  for (const piece of pieces) {
     assert.equal(piece.outputOffsetBytes, covered, 'pieces cover the range in order, without gaps')
-    covered += bytes[i]!.length
+    covered += piece.lengthBytes
   }
   assert.equal(covered, lengthBytes)
-  return bytes
+  return pieces.map((piece) => {
+    const read = reader.piece(piece).then((got) => {
+      assert.equal(got.length, piece.lengthBytes)
+      return got
+    })
+    read.catch(() => {}) // surfaced to whoever awaits it
+    return read
+  })
 }
 
 class StripeReader {
