@@ -57,6 +57,12 @@ export interface WriteStripeContext {
   stripeKey: string
   putTimeoutMs: number
   signal?: AbortSignal
+  /**
+   * Buffers for the m parity shards, reused across a PUT's stripes (used when each
+   * is exactly the shard size, else fresh ones are allocated). The caller may reuse
+   * them once the returned promise settles: every chunk put has settled by then.
+   */
+  parityBuffers?: readonly Buffer[]
 }
 
 export async function writeStripe(context: WriteStripeContext, data: Buffer): Promise<WrittenStripe> {
@@ -65,7 +71,7 @@ export async function writeStripe(context: WriteStripeContext, data: Buffer): Pr
   const m = codec.parityShards
   assert.ok(data.length > 0, 'an empty stripe is never written')
   const shardSize = shardSizeFor(data.length, k)
-  const shards = splitIntoShards(data, k, m, shardSize)
+  const shards = splitIntoShards(data, k, m, shardSize, context.parityBuffers)
   await codec.encode(shards)
 
   const placement = new StripePlacement(context.stripeKey, context.candidates, k + m, m)
@@ -105,7 +111,7 @@ export async function writeStripe(context: WriteStripeContext, data: Buffer): Pr
 }
 
 /** k data shards (views into `data` where possible, a padded copy for the tail) + m parity buffers. */
-function splitIntoShards(data: Buffer, k: number, m: number, shardSize: number): Buffer[] {
+function splitIntoShards(data: Buffer, k: number, m: number, shardSize: number, parity: readonly Buffer[] = []): Buffer[] {
   const shards: Buffer[] = []
   for (let i = 0; i < k; i++) {
     const start = i * shardSize
@@ -118,7 +124,8 @@ function splitIntoShards(data: Buffer, k: number, m: number, shardSize: number):
       shards.push(shard)
     }
   }
-  for (let i = 0; i < m; i++) shards.push(Buffer.allocUnsafe(shardSize))
+  const reuse = parity.length === m && parity.every((b) => b.length === shardSize)
+  for (let i = 0; i < m; i++) shards.push(reuse ? parity[i]! : Buffer.allocUnsafe(shardSize))
   return shards
 }
 
