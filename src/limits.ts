@@ -82,6 +82,7 @@ export const scrubRateBytesPerSecMaxDefault = 32 * MiB
 export const heartbeatIntervalMsDefault = 5_000
 export const nodeRequestBytesInFlightMax = 512 * MiB // PUT bodies + GET buffers held at once
 export const nodeWireHeaderBytesMax = 8 * KiB // page CRCs travel base64 in one header
+export const nodeBodyPoolBuffersMax = 16 // free chunk-sized body buffers a node keeps for reuse (32 MiB)
 
 assert.ok(dataShardsDefault + parityShardsDefault <= shardsTotalMax)
 assert.equal(stripeSizeBytesDefault % checksumPageSizeBytes, 0)

@@ -491,7 +491,8 @@ export class BlockStore {
   /**
    * Stores a chunk. The bytes are checked against the tree before anything is
    * written (BadDigest); the promise resolves after fdatasync. 'exists' when the
-   * same id with the same bytes is already stored.
+   * same id with the same bytes is already stored. Once the promise settles the
+   * store holds no reference to `data` (the HTTP server reuses body buffers).
    */
   async put(chunkId: Buffer, data: Buffer, tree: ChecksumTree): Promise<'created' | 'exists'> {
     if (data.length > this.chunkSizeBytesMax) throw new BlobfsError('EntityTooLarge', `chunk of ${data.length} bytes exceeds ${this.chunkSizeBytesMax}`)

@@ -7,9 +7,10 @@ import { once } from 'node:events'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import { BlobfsError, errorCodeOf } from '../errors.ts'
-import { checksumPageSizeBytes, nodeRequestBytesInFlightMax, nodeWireHeaderBytesMax } from '../limits.ts'
+import { checksumPageSizeBytes, chunkSizeBytesDefault, nodeBodyPoolBuffersMax, nodeRequestBytesInFlightMax, nodeWireHeaderBytesMax } from '../limits.ts'
 import type { Logger } from '../log.ts'
 import type { BlockStore } from './block-store.ts'
+import { BufferPool } from './buffer-pool.ts'
 import { indexEntryBytes } from './chunk-index.ts'
 import { chunkIdFromBytes, chunkIdToBytes } from './format.ts'
 import type { NodeMetrics } from './metrics.ts'
@@ -34,6 +35,8 @@ export interface NodeServerDeps {
   log: Logger
   health(): Record<string, unknown>
   scrubNow(): void
+  /** Reused PUT body buffers (a pool of chunk-sized buffers unless given). */
+  bodies?: BufferPool
   now?: () => number
 }
 
@@ -44,6 +47,7 @@ const inventoryLinesPerWrite = 1024
 export function createNodeServer(deps: NodeServerDeps): Server {
   const now = deps.now ?? Date.now
   let bytesInFlight = 0
+  const bodies = deps.bodies ?? new BufferPool(chunkSizeBytesDefault, nodeBodyPoolBuffersMax)
 
   async function withBytes<T>(bytes: number, fn: () => Promise<T>): Promise<T> {
     if (bytesInFlight + bytes > nodeRequestBytesInFlightMax) throw new BlobfsError('SlowDown', 'too many bytes in flight on this node; retry')
@@ -55,16 +59,42 @@ export function createNodeServer(deps: NodeServerDeps): Server {
     }
   }
 
-  async function readBody(req: IncomingMessage, length: number): Promise<Buffer> {
-    const body = Buffer.allocUnsafe(length)
-    let at = 0
-    for await (const piece of req as AsyncIterable<Buffer>) {
-      if (at + piece.length > length) throw new BlobfsError('InvalidArgument', 'body is longer than content-length')
-      piece.copy(body, at)
-      at += piece.length
-    }
-    if (at !== length) throw new BlobfsError('IncompleteBody', `body ended after ${at} of ${length} bytes`)
-    return body
+  /**
+   * Reads the body into `body` (exactly its length). Plain 'data' events: an async
+   * iterator costs a promise and a generator step per 64 KiB socket read.
+   */
+  function readBody(req: IncomingMessage, body: Buffer): Promise<void> {
+    const length = body.length
+    return new Promise((resolve, reject) => {
+      let at = 0
+      let settled = false
+      const done = (error: BlobfsError | null) => {
+        if (settled) return
+        settled = true
+        // The 'error' listener stays: a request that breaks later must not throw.
+        req.off('data', onData)
+        req.off('end', onEnd)
+        req.off('close', onClose)
+        if (error) reject(error)
+        else resolve()
+      }
+      const onData = (piece: Buffer) => {
+        if (at + piece.length > length) {
+          req.pause()
+          done(new BlobfsError('InvalidArgument', 'body is longer than content-length'))
+          return
+        }
+        piece.copy(body, at)
+        at += piece.length
+      }
+      const onEnd = () => done(at === length ? null : new BlobfsError('IncompleteBody', `body ended after ${at} of ${length} bytes`))
+      const onError = (error: Error) => done(new BlobfsError('IncompleteBody', `body broke off after ${at} of ${length} bytes`, { cause: error }))
+      const onClose = () => done(new BlobfsError('IncompleteBody', `connection closed after ${at} of ${length} bytes`))
+      req.on('data', onData)
+      req.on('end', onEnd)
+      req.on('error', onError)
+      req.on('close', onClose)
+    })
   }
 
   async function putChunk(req: IncomingMessage, res: ServerResponse, id: Buffer): Promise<number> {
@@ -81,8 +111,15 @@ export function createNodeServer(deps: NodeServerDeps): Server {
     const pageCrcs = decodePageCrcs(header(req, wireHeaders.pageCrcs))
     const root = decodeRoot(header(req, wireHeaders.root))
     return withBytes(length, async () => {
-      const data = await readBody(req, length)
-      const outcome = await deps.store.put(id, data, { lengthBytes: length, pageSizeBytes: checksumPageSizeBytes, pageCrcs, root })
+      const data = bodies.take(length)
+      let outcome: 'created' | 'exists'
+      try {
+        await readBody(req, data)
+        outcome = await deps.store.put(id, data, { lengthBytes: length, pageSizeBytes: checksumPageSizeBytes, pageCrcs, root })
+      } finally {
+        // Settled: the store wrote (and fdatasync'ed) the bytes or refused them, and keeps no reference.
+        bodies.give(data)
+      }
       const status = outcome === 'created' ? 201 : 200
       res.writeHead(status, { 'content-length': 0 }).end()
       return status

@@ -13,9 +13,11 @@ import {
   blockSizeBytesDefault,
   blockSizeBytesMax,
   blockSizeBytesMin,
+  chunkSizeBytesDefault,
   compactionDeadRatioDefault,
   compactionRateBytesPerSecDefault,
   heartbeatIntervalMsDefault,
+  nodeBodyPoolBuffersMax,
   recordAlignmentBytes,
   scrubPassDaysDefault,
   scrubRateBytesPerSecMaxDefault,
@@ -29,6 +31,7 @@ import { Compactor } from './compactor.ts'
 import type { NodeControlPlane, NodeHeartbeat, NodeRegistration } from './control-plane.ts'
 import { writeFileAtomic } from './files.ts'
 import { Heartbeat } from './heartbeat.ts'
+import { BufferPool } from './buffer-pool.ts'
 import { createNodeServer } from './http-server.ts'
 import { NodeMetrics } from './metrics.ts'
 import { Scrubber } from './scrubber.ts'
@@ -116,6 +119,8 @@ export class StorageNode {
   private readOnlyReported: boolean | null = null
   private flushing: Promise<void> | null = null
   private server: ReturnType<typeof createNodeServer> | null = null
+  /** PUT body buffers, reused across requests (buffer-pool.ts). */
+  private readonly bodies = new BufferPool(chunkSizeBytesDefault, nodeBodyPoolBuffersMax)
   private stopped = false
 
   private constructor(
@@ -200,6 +205,7 @@ export class StorageNode {
       metrics: this.metrics,
       log: this.options.log.child({ part: 'http' }),
       health: () => this.health(),
+      bodies: this.bodies,
       scrubNow: () => {
         this.scrubber.startPassNow()
         this.runners.find((r) => r.worker === this.scrubber)?.wake()
@@ -260,6 +266,7 @@ export class StorageNode {
       sync: this.config.sync,
       ...stats,
       startupMs: this.recovery.durationMs,
+      bodyBuffers: this.bodies.stats(),
       workers: this.workerStatus(),
     }
   }

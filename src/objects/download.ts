@@ -2,10 +2,12 @@
 // stripe is fetched at once and the following ones are prefetched with bounded
 // parallelism, so a sequential reader is never waiting on the network and memory
 // stays at `stripesAheadMax` stripes whatever the object size. Stripe rows come
-// from the catalog in batches covering the requested range only.
+// from the catalog in batches covering the requested range only. Bytes leave piece
+// by piece, in order, as each is verified: the first byte waits for the first
+// chunk's piece, not for the slowest chunk of the stripe.
 import assert from 'node:assert/strict'
 import { Readable } from 'node:stream'
-import { readStripePieces, type ReadStripeContext, type StripeRecord } from './stripe-io.ts'
+import { fetchStripePieces, type ReadStripeContext, type StripeRecord } from './stripe-io.ts'
 
 export interface LocatedStripe extends StripeRecord {
   /** Offset of the stripe's first byte in the object. */
@@ -38,7 +40,8 @@ export function downloadRange(
   assert.ok(start >= 0 && endInclusive < source.sizeBytes && start <= endInclusive + 1)
   const end = endInclusive + 1
   async function* generate(): AsyncGenerator<Buffer> {
-    const queue: Promise<Buffer[]>[] = []
+    /** Stripes being fetched, each as its pieces in order. */
+    const queue: Promise<Buffer>[][] = []
     let loadedTo = start
     let pending: LocatedStripe[] = []
     let cursor = start
@@ -59,16 +62,18 @@ export function downloadRange(
         const to = Math.min(stripe.lengthBytes, end - stripe.objectOffsetBytes)
         cursor = stripe.objectOffsetBytes + to
         loadedTo = Math.max(loadedTo, cursor)
-        const read = readStripePieces(context, stripe, from, to - from)
-        read.catch(() => {}) // surfaced when its turn comes; never unhandled meanwhile
-        queue.push(read)
+        queue.push(fetchStripePieces(context, stripe, from, to - from))
       }
     }
     await refill()
     while (queue.length > 0) {
-      const pieces = await queue.shift()!
-      await refill()
-      for (const piece of pieces) yield piece
+      const pieces = queue.shift()!
+      // The next stripes (and, past the loaded window, their catalog rows) are
+      // requested while this stripe's pieces are handed on, not before the first.
+      const refilling = refill()
+      refilling.catch(() => {}) // awaited below; never unhandled if the reader stops first
+      for (const piece of pieces) yield await piece
+      await refilling
     }
     assert.equal(cursor, end)
   }

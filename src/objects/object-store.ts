@@ -127,14 +127,21 @@ export class ObjectStore implements ObjectLayer {
   }
 
   async getObject(bucket: string, key: string, options: { range?: ByteRangeRequest; signal?: AbortSignal } = {}): Promise<ReadResult> {
-    const head = await this.catalog.objects.get(bucket, key)
-    if (!head) throw new BlobfsError('NoSuchKey', `${key} does not exist in ${bucket}`)
-    const range = options.range ? satisfiable(options.range, head.sizeBytes) : null
-    const start = range?.start ?? 0
-    const endInclusive = range?.end ?? head.sizeBytes - 1
-    const window = Math.min(this.config.loadWindowBytes, endInclusive + 1 - start)
-    const found = await this.catalog.objects.lookup(bucket, key, { offsetBytes: start, lengthBytes: Math.max(window, 0) })
+    // One catalog round trip: the version, its inline bytes and the first window of
+    // stripes come together (the first byte waits for one query, not two). The window
+    // is asked for before the size is known; rows past the end simply do not exist.
+    const asked = options.range
+    const wellFormed = !asked || (Number.isSafeInteger(asked.start) && asked.start >= 0 && asked.end >= asked.start)
+    const found = wellFormed
+      ? await this.catalog.objects.lookup(bucket, key, {
+          offsetBytes: asked?.start ?? 0,
+          lengthBytes: asked ? Math.min(this.config.loadWindowBytes, asked.end - asked.start + 1) : this.config.loadWindowBytes,
+        })
+      : await this.catalog.objects.lookup(bucket, key) // NoSuchKey comes before InvalidRange
     if (!found) throw new BlobfsError('NoSuchKey', `${key} does not exist in ${bucket}`)
+    const range = asked ? satisfiable(asked, found.object.sizeBytes) : null
+    const start = range?.start ?? 0
+    const endInclusive = range?.end ?? found.object.sizeBytes - 1
     const info = toObjectInfo(found.object)
     if (found.object.sizeBytes === 0 || endInclusive < start) return { info, range, body: Readable.from([]) }
     if (found.inlineData) {

@@ -57,6 +57,12 @@ export interface WriteStripeContext {
   stripeKey: string
   putTimeoutMs: number
   signal?: AbortSignal
+  /**
+   * Buffers for the m parity shards, reused across a PUT's stripes (used when each
+   * is exactly the shard size, else fresh ones are allocated). The caller may reuse
+   * them once the returned promise settles: every chunk put has settled by then.
+   */
+  parityBuffers?: readonly Buffer[]
 }
 
 export async function writeStripe(context: WriteStripeContext, data: Buffer): Promise<WrittenStripe> {
@@ -65,7 +71,7 @@ export async function writeStripe(context: WriteStripeContext, data: Buffer): Pr
   const m = codec.parityShards
   assert.ok(data.length > 0, 'an empty stripe is never written')
   const shardSize = shardSizeFor(data.length, k)
-  const shards = splitIntoShards(data, k, m, shardSize)
+  const shards = splitIntoShards(data, k, m, shardSize, context.parityBuffers)
   await codec.encode(shards)
 
   const placement = new StripePlacement(context.stripeKey, context.candidates, k + m, m)
@@ -105,7 +111,7 @@ export async function writeStripe(context: WriteStripeContext, data: Buffer): Pr
 }
 
 /** k data shards (views into `data` where possible, a padded copy for the tail) + m parity buffers. */
-function splitIntoShards(data: Buffer, k: number, m: number, shardSize: number): Buffer[] {
+function splitIntoShards(data: Buffer, k: number, m: number, shardSize: number, parity: readonly Buffer[] = []): Buffer[] {
   const shards: Buffer[] = []
   for (let i = 0; i < k; i++) {
     const start = i * shardSize
@@ -118,7 +124,8 @@ function splitIntoShards(data: Buffer, k: number, m: number, shardSize: number):
       shards.push(shard)
     }
   }
-  for (let i = 0; i < m; i++) shards.push(Buffer.allocUnsafe(shardSize))
+  const reuse = parity.length === m && parity.every((b) => b.length === shardSize)
+  for (let i = 0; i < m; i++) shards.push(reuse ? parity[i]! : Buffer.allocUnsafe(shardSize))
   return shards
 }
 
@@ -160,22 +167,38 @@ export async function readStripePieces(
   offsetBytes: number,
   lengthBytes: number,
 ): Promise<Buffer[]> {
+  return Promise.all(fetchStripePieces(context, stripe, offsetBytes, lengthBytes))
+}
+
+/**
+ * Starts every piece of the range at once and returns them in order, each its own
+ * promise: a streaming reader hands on the first piece as soon as it is verified,
+ * without waiting for the slowest of the stripe's chunks (the first byte of a GET
+ * waits for one node, not for the last of k). Each promise is observed here, so a
+ * reader that stops early leaves no unhandled rejection.
+ */
+export function fetchStripePieces(
+  context: ReadStripeContext,
+  stripe: StripeRecord,
+  offsetBytes: number,
+  lengthBytes: number,
+): Promise<Buffer>[] {
   const reader = new StripeReader(context, stripe)
   const pieces = dataPieces(stripe.lengthBytes, context.codec.dataShards, offsetBytes, lengthBytes)
-  const bytes = await Promise.all(
-    pieces.map(async (piece) => {
-      const got = await reader.piece(piece)
-      assert.equal(got.length, piece.lengthBytes)
-      return got
-    }),
-  )
   let covered = 0
-  for (const [i, piece] of pieces.entries()) {
+  for (const piece of pieces) {
     assert.equal(piece.outputOffsetBytes, covered, 'pieces cover the range in order, without gaps')
-    covered += bytes[i]!.length
+    covered += piece.lengthBytes
   }
   assert.equal(covered, lengthBytes)
-  return bytes
+  return pieces.map((piece) => {
+    const read = reader.piece(piece).then((got) => {
+      assert.equal(got.length, piece.lengthBytes)
+      return got
+    })
+    read.catch(() => {}) // surfaced to whoever awaits it
+    return read
+  })
 }
 
 class StripeReader {

@@ -13,6 +13,7 @@ import { crc32c } from '../codec/checksum.ts'
 import { BlobfsError, isBlobfsError } from '../errors.ts'
 import type { ChunkStore } from '../cluster/chunk-store.ts'
 import type { NodeCandidate } from '../cluster/placement.ts'
+import { shardSizeFor } from './layout.ts'
 import { writeStripe, type StripeCodec, type WrittenStripe } from './stripe-io.ts'
 import type { Body, ChecksumAlgorithm, ClientChecksum } from './types.ts'
 
@@ -71,11 +72,15 @@ export async function uploadBody(context: UploadContext, body: Body, expect: Upl
   let crc = 0
   let sizeBytes = 0
   const stripes: UploadedStripe[] = []
-  const inFlight: { pending: Promise<UploadedStripe>; data: Buffer }[] = []
+  const inFlight: { pending: Promise<UploadedStripe>; data: Buffer; parity: Buffer[] }[] = []
   const written: UploadedStripe[] = []
-  // Stripe buffers whose stripe is stored, for the next stripes: a PUT allocates
-  // stripesInFlightMax of them in all, not one per stripe for the GC to find.
+  // Stripe and parity buffers whose stripe is stored, for the next stripes: a PUT
+  // allocates stripesInFlightMax sets in all, not one per stripe for the GC to find
+  // (each fresh buffer costs page faults, and its churn as external memory forces
+  // full garbage collections).
   const spare: Buffer[] = []
+  const spareParity: Buffer[][] = []
+  const parityShardBytes = shardSizeFor(context.stripeSizeBytes, context.codec.dataShards)
   let failed: unknown
 
   let stripedBytes = 0
@@ -87,9 +92,19 @@ export async function uploadBody(context: UploadContext, body: Body, expect: Upl
     const offsetBytes = stripedBytes
     stripedBytes += data.length
     const stripeId = randomUUID()
+    const parity = data.length === context.stripeSizeBytes ? (spareParity.pop() ?? Array.from({ length: context.codec.parityShards }, () => Buffer.allocUnsafe(parityShardBytes))) : []
+    // A retry encodes the same parity into the same buffers: bytes a late reader of the first try sees do not change.
     const attempt = () =>
       writeStripe(
-        { store: context.store, codec: context.codec, candidates: context.candidates(), stripeKey: stripeId, putTimeoutMs: context.putTimeoutMs, signal: context.signal },
+        {
+          store: context.store,
+          codec: context.codec,
+          candidates: context.candidates(),
+          stripeKey: stripeId,
+          putTimeoutMs: context.putTimeoutMs,
+          signal: context.signal,
+          parityBuffers: parity,
+        },
         data,
       )
     const pending = attempt()
@@ -107,13 +122,14 @@ export async function uploadBody(context: UploadContext, body: Body, expect: Upl
     pending.catch((error) => {
       failed ??= error
     })
-    inFlight.push({ pending, data })
+    inFlight.push({ pending, data, parity })
   }
   // The chunk store keeps no reference to a chunk once its put has settled (ChunkStore.put).
   const settleOldest = async (): Promise<UploadedStripe> => {
-    const { pending, data } = inFlight.shift()!
+    const { pending, data, parity } = inFlight.shift()!
     const stripe = await pending
     if (data.length === context.stripeSizeBytes) spare.push(data)
+    if (parity.length > 0) spareParity.push(parity)
     return stripe
   }
 

@@ -1,6 +1,7 @@
 // The chunk API of an in-process node, driven over real sockets: by the
 // HttpChunkStore client and, for wire details, by raw undici requests.
 import assert from 'node:assert/strict'
+import { connect } from 'node:net'
 import { test } from 'node:test'
 import { request } from 'undici'
 import { checksumTree, pageCrcsToBuffer, verifyPages } from '../../src/codec/checksum.ts'
@@ -98,6 +99,43 @@ test('PUT checks the tree: a mismatch is 400 BadDigest with nothing stored; othe
     await rejectsWithCode(store.put('n1', c.id, other, otherTree), 'ChunkConflict')
     await rejectsWithCode(store.put('n1', newChunk(2, 10).id, flipped, c.tree), 'BadDigest')
     assert.equal(node.store.stats().appendedRecords, 1)
+  })
+})
+
+test('PUT bodies share reused buffers: refused, cut-off and concurrent PUTs never leak bytes into stored chunks', async () => {
+  await withNode(async (node, store) => {
+    const stored: ReturnType<typeof newChunk>[] = []
+    const { hostname, port } = new URL(node.url)
+    for (let round = 0; round < 4; round++) {
+      // Several PUTs at once, full chunk size (pooled) and smaller ones (pooled, a prefix of a buffer).
+      const batch = [2 * MiB, 2 * MiB, 2 * MiB - 1, 300_000, 2 * MiB, 17].map((size, i) => newChunk(100 * round + i, size))
+      await Promise.all(batch.map((c) => store.put('n1', c.id, c.data, c.tree)))
+      stored.push(...batch)
+      // A refused body (its buffer is given back after BadDigest).
+      const bad = newChunk(100 * round + 50, 2 * MiB)
+      const flipped = Buffer.from(bad.data)
+      flipped[12345] = flipped[12345]! ^ 0xff
+      await rejectsWithCode(store.put('n1', bad.id, flipped, bad.tree), 'BadDigest')
+      // A body cut off after 100 KiB of its 2 MiB: the connection dies mid-read.
+      const cut = newChunk(100 * round + 60, 2 * MiB)
+      await new Promise<void>((resolve, reject) => {
+        const socket = connect(Number(port), hostname, () => {
+          socket.write(
+            `PUT /v1/chunks/${cut.id} HTTP/1.1\r\nhost: x\r\ncontent-length: ${cut.data.length}\r\n` +
+              `${wireHeaders.pageCrcs}: ${encodePageCrcs(cut.tree.pageCrcs)}\r\n${wireHeaders.root}: ${encodeRoot(cut.tree.root)}\r\n\r\n`,
+          )
+          socket.write(cut.data.subarray(0, 100 * 1024), () => setTimeout(() => socket.destroy(), 50))
+        })
+        socket.on('close', () => resolve())
+        socket.on('error', reject)
+      })
+      assert.equal(await store.head('n1', cut.id), null, 'nothing of the cut-off body is stored')
+      assert.equal(await store.head('n1', bad.id), null)
+    }
+    for (const c of stored) assert.ok((await store.get('n1', c.id)).equals(c.data), `chunk of ${c.data.length} bytes reads back exactly`)
+    const health = (await (await request(`${node.url}/health`)).body.json()) as { bodyBuffers: { free: number; allocated: number } }
+    assert.ok(health.bodyBuffers.allocated >= 1, 'bodies went through the pool')
+    assert.ok(health.bodyBuffers.allocated < stored.length, `buffers were reused (${health.bodyBuffers.allocated} allocated for ${stored.length + 8} bodies)`)
   })
 })
 

@@ -6,9 +6,10 @@ import { createHash, randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { buffer as streamToBuffer } from 'node:stream/consumers'
 import { test } from 'node:test'
+import type { ChunkStore } from '../../src/cluster/chunk-store.ts'
 import { FaultInjectingChunkStore } from '../../src/cluster/fault-store.ts'
 import { MemoryChunkStore } from '../../src/cluster/memory-store.ts'
-import { isBlobfsError } from '../../src/errors.ts'
+import { BlobfsError, isBlobfsError } from '../../src/errors.ts'
 import { objectStoreConfig } from '../../src/objects/config.ts'
 import { ObjectStore } from '../../src/objects/object-store.ts'
 import { forEachBackend } from '../catalog/harness.ts'
@@ -65,6 +66,70 @@ forEachBackend((backend) => {
     }
     await assert.rejects(objects.headObject(bucket, 'nope'), (e) => isBlobfsError(e, 'NoSuchKey'))
     await assert.rejects(objects.putObject('no-such-bucket-x', 'k', Readable.from([Buffer.from('x')])), (e) => isBlobfsError(e, 'NoSuchBucket'))
+  })
+
+  test('GET: one catalog query before the first byte, which waits for the first data chunk, not the slowest', async () => {
+    const catalog = await backend.sharedCatalog()
+    const memory = new MemoryChunkStore(nodeIds)
+    // Chunk reads of `held` wait until released (or until their own timeout aborts them).
+    let held: string | null = null
+    let release!: () => void
+    const released = new Promise<void>((resolve) => (release = resolve))
+    let servedWhileHeld = false
+    const store: ChunkStore = {
+      put: (node, chunkId, bytes, tree) => memory.put(node, chunkId, bytes, tree),
+      head: (node, chunkId) => memory.head(node, chunkId),
+      delete: (node, chunkId) => memory.delete(node, chunkId),
+      inventory: (node) => memory.inventory(node),
+      async get(node, chunkId, range, signal) {
+        if (chunkId === held) {
+          await new Promise<void>((resolve, reject) => {
+            released.then(resolve, reject)
+            signal?.addEventListener('abort', () => reject(new BlobfsError('Timeout', 'held chunk read aborted')), { once: true })
+          })
+          servedWhileHeld = true
+        }
+        return memory.get(node, chunkId, range)
+      },
+    }
+    const calls: string[] = []
+    const counted = new Proxy(catalog.objects, {
+      get(target, name, receiver) {
+        const value = Reflect.get(target, name, receiver)
+        if (typeof value !== 'function') return value
+        return (...args: unknown[]) => {
+          calls.push(String(name))
+          return value.apply(target, args)
+        }
+      },
+    })
+    const objects = new ObjectStore({
+      catalog: Object.create(catalog, { objects: { value: counted } }) as typeof catalog,
+      store,
+      candidates: () => nodeIds.map((id, i) => ({ id, rack: `rack-${i % 4}`, freeBytes: 1e12 })),
+      // No hedge: the held chunk is read directly. Its timeout only guards against a hang.
+      config: objectStoreConfig({ stripeSizeBytes: stripeSize, hedgeAfterMs: 600_000, getTimeoutMs: 20_000 }),
+    })
+    const bucket = bucketName('ttfb')
+    await objects.createBucket(bucket, 'owner-1')
+    const data = randomBytes(stripeSize)
+    await objects.putObject(bucket, 'one-stripe', Readable.from([data]))
+    const located = await catalog.objects.lookup(bucket, 'one-stripe', { offsetBytes: 0, lengthBytes: stripeSize })
+    held = located!.stripes[0]!.chunks.find((c) => c.chunkIndex === 7)!.chunkId // the last data chunk
+
+    calls.length = 0
+    const read = await objects.getObject(bucket, 'one-stripe')
+    const pieces = read.body[Symbol.asyncIterator]()
+    const first = await pieces.next()
+    assert.deepEqual(calls, ['lookup'], 'one catalog query for the version, its size and its first stripes')
+    assert.equal(servedWhileHeld, false, 'the first bytes came while the last data chunk was still being read')
+    assert.ok(!first.done && (first.value as Buffer).equals(data.subarray(0, (first.value as Buffer).length)))
+    release()
+    const rest: Buffer[] = [first.value as Buffer]
+    for (let next = await pieces.next(); !next.done; next = await pieces.next()) rest.push(next.value as Buffer)
+    assert.ok(Buffer.concat(rest).equals(data))
+    assert.equal(servedWhileHeld, true, 'the held chunk was read directly once released, not rebuilt')
+    assert.deepEqual(calls, ['lookup'])
   })
 
   test('any 4 nodes down: every object reads back; a fifth: a clear error, never wrong bytes', async () => {

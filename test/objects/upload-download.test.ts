@@ -179,3 +179,32 @@ test('a stripe that finds too few reachable nodes is written again after one reg
     (e) => isBlobfsError(e, 'NotEnoughNodes'),
   )
 })
+
+test('a PUT reuses its stripe and parity buffers: a few sets for any number of stripes, and every parity chunk stored right', async () => {
+  const memory = new MemoryChunkStore(nodeIds)
+  const buffersByIndex = new Map<number, Set<ArrayBufferLike>>()
+  let chunkIndex = 0
+  const store = Object.create(memory) as MemoryChunkStore
+  store.put = async (node, chunkId, data, tree) => {
+    // writeStripe puts chunk 0..11 of a stripe in order; parity is 8..11
+    const index = chunkIndex++ % 12
+    if (!buffersByIndex.has(index)) buffersByIndex.set(index, new Set())
+    buffersByIndex.get(index)!.add(data.buffer)
+    await new Promise((r) => setTimeout(r, 1))
+    return memory.put(node, chunkId, data, tree)
+  }
+  const stripes = 12
+  const data = randomBytes(stripes * stripeSize + 1000)
+  const result = await uploadBody(context(store, { stripesInFlightMax: 2 }), Readable.from(pieces(data, 5)), { lengthBytes: data.length })
+  assert.equal(result.stripes.length, stripes + 1)
+  for (let index = 8; index < 12; index++) {
+    const distinct = buffersByIndex.get(index)!.size
+    // 2 in flight + 1 being filled at most, plus the short last stripe's own
+    assert.ok(distinct <= 4, `parity chunk ${index}: ${distinct} buffers for ${stripes + 1} stripes`)
+  }
+  // Every parity chunk holds the right bytes: read each stripe with 4 data chunks gone.
+  for (const stripe of result.stripes) {
+    for (const chunk of stripe.chunks) if (chunk.chunkIndex < 4) await memory.delete(chunk.nodeId, chunk.chunkId)
+  }
+  assert.ok((await download(memory, result, 0, data.length - 1)).equals(data), 'decoded from parity')
+})
