@@ -122,14 +122,18 @@ export class ObjectStore implements ObjectLayer {
   }
 
   async getObject(bucket: string, key: string, options: { range?: ByteRangeRequest; signal?: AbortSignal } = {}): Promise<ReadResult> {
-    const head = await this.catalog.objects.get(bucket, key)
-    if (!head) throw new BlobfsError('NoSuchKey', `${key} does not exist in ${bucket}`)
-    const range = options.range ? satisfiable(options.range, head.sizeBytes) : null
-    const start = range?.start ?? 0
-    const endInclusive = range?.end ?? head.sizeBytes - 1
-    const window = Math.min(this.config.loadWindowBytes, endInclusive + 1 - start)
-    const found = await this.catalog.objects.lookup(bucket, key, { offsetBytes: start, lengthBytes: Math.max(window, 0) })
+    // One catalog statement finds the version, its size and the first window of
+    // stripes: the window is sized from the requested range (the size is not known
+    // yet), and the range is checked against the size that came back.
+    const wanted = options.range
+    const offset = wanted && Number.isSafeInteger(wanted.start) && wanted.start >= 0 ? wanted.start : 0
+    const wantedEnd = wanted && Number.isFinite(wanted.end) ? wanted.end : Number.POSITIVE_INFINITY
+    const window = Math.max(0, Math.min(this.config.loadWindowBytes, wantedEnd + 1 - offset, Number.MAX_SAFE_INTEGER - offset))
+    const found = await this.catalog.objects.lookup(bucket, key, { offsetBytes: offset, lengthBytes: window })
     if (!found) throw new BlobfsError('NoSuchKey', `${key} does not exist in ${bucket}`)
+    const range = wanted ? satisfiable(wanted, found.object.sizeBytes) : null
+    const start = range?.start ?? 0
+    const endInclusive = range?.end ?? found.object.sizeBytes - 1
     const info = toObjectInfo(found.object)
     if (found.object.sizeBytes === 0 || endInclusive < start) return { info, range, body: Readable.from([]) }
     if (found.inlineData) {
@@ -378,7 +382,7 @@ export class ObjectStore implements ObjectLayer {
 
 /** HTTP range semantics: clip the end to the object; a start past the end is unsatisfiable. */
 function satisfiable(range: ByteRangeRequest, sizeBytes: number): { start: number; end: number } {
-  if (!(range.start >= 0) || range.start >= sizeBytes || range.end < range.start) {
+  if (!Number.isSafeInteger(range.start) || range.start < 0 || range.start >= sizeBytes || !(range.end >= range.start)) {
     throw new BlobfsError('InvalidRange', `bytes ${range.start}-${range.end} of an object of ${sizeBytes} bytes`)
   }
   return { start: range.start, end: Math.min(range.end, sizeBytes - 1) }
