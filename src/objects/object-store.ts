@@ -127,19 +127,16 @@ export class ObjectStore implements ObjectLayer {
   }
 
   async getObject(bucket: string, key: string, options: { range?: ByteRangeRequest; signal?: AbortSignal } = {}): Promise<ReadResult> {
-    // One catalog round trip: the version, its inline bytes and the first window of
-    // stripes come together (the first byte waits for one query, not two). The window
-    // is asked for before the size is known; rows past the end simply do not exist.
-    const asked = options.range
-    const wellFormed = !asked || (Number.isSafeInteger(asked.start) && asked.start >= 0 && asked.end >= asked.start)
-    const found = wellFormed
-      ? await this.catalog.objects.lookup(bucket, key, {
-          offsetBytes: asked?.start ?? 0,
-          lengthBytes: asked ? Math.min(this.config.loadWindowBytes, asked.end - asked.start + 1) : this.config.loadWindowBytes,
-        })
-      : await this.catalog.objects.lookup(bucket, key) // NoSuchKey comes before InvalidRange
+    // One catalog statement finds the version, its size and the first window of
+    // stripes: the window is sized from the requested range (the size is not known
+    // yet), and the range is checked against the size that came back.
+    const wanted = options.range
+    const offset = wanted && Number.isSafeInteger(wanted.start) && wanted.start >= 0 ? wanted.start : 0
+    const wantedEnd = wanted && Number.isFinite(wanted.end) ? wanted.end : Number.POSITIVE_INFINITY
+    const window = Math.max(0, Math.min(this.config.loadWindowBytes, wantedEnd + 1 - offset, Number.MAX_SAFE_INTEGER - offset))
+    const found = await this.catalog.objects.lookup(bucket, key, { offsetBytes: offset, lengthBytes: window })
     if (!found) throw new BlobfsError('NoSuchKey', `${key} does not exist in ${bucket}`)
-    const range = asked ? satisfiable(asked, found.object.sizeBytes) : null
+    const range = wanted ? satisfiable(wanted, found.object.sizeBytes) : null
     const start = range?.start ?? 0
     const endInclusive = range?.end ?? found.object.sizeBytes - 1
     const info = toObjectInfo(found.object)
@@ -391,7 +388,7 @@ export class ObjectStore implements ObjectLayer {
 
 /** HTTP range semantics: clip the end to the object; a start past the end is unsatisfiable. */
 function satisfiable(range: ByteRangeRequest, sizeBytes: number): { start: number; end: number } {
-  if (!(range.start >= 0) || range.start >= sizeBytes || range.end < range.start) {
+  if (!Number.isSafeInteger(range.start) || range.start < 0 || range.start >= sizeBytes || !(range.end >= range.start)) {
     throw new BlobfsError('InvalidRange', `bytes ${range.start}-${range.end} of an object of ${sizeBytes} bytes`)
   }
   return { start: range.start, end: Math.min(range.end, sizeBytes - 1) }

@@ -132,6 +132,59 @@ forEachBackend((backend) => {
     assert.deepEqual(calls, ['lookup'])
   })
 
+  test('a GET finds the version, its size and its first stripes in one catalog statement; malformed ranges are InvalidRange', async () => {
+    const { catalog, store, objects, bucket } = await setup()
+    const calls = { get: 0, lookup: 0, stripes: 0 }
+    const countedObjects = new Proxy(catalog.objects, {
+      get(target, prop) {
+        const value = Reflect.get(target, prop, target) as unknown
+        if (typeof value !== 'function') return value
+        return (...args: unknown[]) => {
+          if (prop === 'get' || prop === 'lookup' || prop === 'stripes') calls[prop]++
+          return (value as (...a: unknown[]) => unknown).apply(target, args)
+        }
+      },
+    })
+    const counted = new Proxy(catalog, {
+      get(target, prop) {
+        if (prop === 'objects') return countedObjects
+        const value = Reflect.get(target, prop, target) as unknown
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
+      },
+    })
+    const reader = new ObjectStore({
+      catalog: counted,
+      store,
+      candidates: () => nodeIds.map((id, i) => ({ id, rack: `rack-${i % 4}`, freeBytes: 1e12 })),
+      config: objectStoreConfig({ stripeSizeBytes: stripeSize, loadWindowBytes: 2 * stripeSize, hedgeAfterMs: 1000, getTimeoutMs: 5000 }),
+    })
+    const data = randomBytes(3 * stripeSize + 5)
+    await objects.putObject(bucket, 'counted', Readable.from(pieces(data)))
+    const reads: [string, { start: number; end: number } | undefined, Buffer, number][] = [
+      ['whole object (3 stripes + 5 bytes, window of 2 stripes)', undefined, data, 1],
+      ['first stripe only', { start: 0, end: stripeSize - 1 }, data.subarray(0, stripeSize), 0],
+      ['a range past the end (its window of 2 stripes reaches the last one)', { start: stripeSize + 3, end: 10 * stripeSize }, data.subarray(stripeSize + 3), 0],
+      ['the last 5 bytes', { start: 3 * stripeSize, end: 3 * stripeSize + 4 }, data.subarray(3 * stripeSize), 0],
+    ]
+    for (const [what, range, expected, stripeQueries] of reads) {
+      Object.assign(calls, { get: 0, lookup: 0, stripes: 0 })
+      const read = await reader.getObject(bucket, 'counted', range ? { range } : {})
+      assert.ok((await streamToBuffer(read.body)).equals(expected), what)
+      assert.deepEqual(calls, { get: 0, lookup: 1, stripes: stripeQueries }, what)
+    }
+    const small = randomBytes(100)
+    await objects.putObject(bucket, 'inline', Readable.from([small]))
+    Object.assign(calls, { get: 0, lookup: 0, stripes: 0 })
+    assert.ok((await streamToBuffer((await reader.getObject(bucket, 'inline', { range: { start: 10, end: 19 } })).body)).equals(small.subarray(10, 20)))
+    assert.deepEqual(calls, { get: 0, lookup: 1, stripes: 0 })
+
+    for (const range of [{ start: 1.5, end: 10 }, { start: 0, end: Number.NaN }, { start: -1, end: 10 }, { start: 10, end: 9 }, { start: data.length, end: data.length }]) {
+      await assert.rejects(reader.getObject(bucket, 'counted', { range }), (e) => isBlobfsError(e, 'InvalidRange'), JSON.stringify(range))
+    }
+    await assert.rejects(reader.getObject(bucket, 'absent', { range: { start: 5, end: 1 } }), (e) => isBlobfsError(e, 'NoSuchKey'))
+    await assert.rejects(reader.getObject('no-such-bucket-y', 'k'), (e) => isBlobfsError(e, 'NoSuchBucket'))
+  })
+
   test('any 4 nodes down: every object reads back; a fifth: a clear error, never wrong bytes', async () => {
     const { objects, bucket, store, reported, memory, catalog } = await setup()
     const data = randomBytes(4 * stripeSize + 999)

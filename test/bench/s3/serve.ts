@@ -2,8 +2,11 @@
 // event loop: `--target blobfs` runs the gateway over the object layer module given
 // by --object-layer; `--target s3rver` runs s3rver on --dir. Prints one JSON line
 // {endpoint, accessKeyId, secretAccessKey, description} and serves until stdin closes.
+// A line `cpu` on stdin is answered with one JSON line {userUs, systemUs}: this
+// process's CPU time so far (process.cpuUsage), for CPU-per-byte figures.
 import { mkdirSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import { createInterface } from 'node:readline'
 import { pino } from 'pino'
 import { createS3Server } from '../../../src/s3/index.ts'
 import type { BenchObjectLayer } from './memory-layer.ts'
@@ -41,7 +44,12 @@ async function s3rver(): Promise<{ info: object; close: () => Promise<void> }> {
 const running = target === 'blobfs' ? await blobfs() : target === 's3rver' ? await s3rver() : null
 if (!running) throw new Error(`--target must be blobfs or s3rver, not ${target}`)
 process.stdout.write(JSON.stringify(running.info) + '\n')
-process.stdin.resume()
-process.stdin.on('end', () => {
+const commands = createInterface({ input: process.stdin })
+commands.on('line', (line) => {
+  if (line.trim() !== 'cpu') return
+  const usage = process.cpuUsage()
+  process.stdout.write(JSON.stringify({ userUs: usage.user, systemUs: usage.system }) + '\n')
+})
+commands.on('close', () => {
   void running.close().then(() => process.exit(0))
 })

@@ -1,0 +1,175 @@
+// The systems the S3 benchmark drives (index.ts, get-cpu.ts), all through one
+// interface: the gateway or s3rver in a child process (serve.ts) through
+// @aws-sdk/client-s3, or the object layer called in process.
+import {
+  CompleteMultipartUploadCommand,
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { Agent } from 'node:http'
+import { dirname, join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { Readable } from 'node:stream'
+import { fileURLToPath } from 'node:url'
+import type { ObjectLayer } from '../../../src/objects/types.ts'
+import type { BenchObjectLayer } from './memory-layer.ts'
+
+const here = dirname(fileURLToPath(import.meta.url))
+export const bucket = 'bench'
+
+/** One system under test, driven the same way whatever it is. */
+export interface Target {
+  readonly name: string
+  createBucket(): Promise<void>
+  /** Multipart upload of `size` bytes from `part` repeated, `parallel` parts in flight. */
+  putLarge(key: string, size: number, part: Buffer, parallel: number): Promise<void>
+  /** Reads [start, end] and returns the bytes received. */
+  getRange(key: string, start: number, end: number): Promise<number>
+  put(key: string, body: Buffer): Promise<void>
+  /** Whole-object read; resolves with ms to the first body byte and the bytes read. */
+  get(key: string): Promise<{ firstByteMs: number; bytes: number }>
+  close(): Promise<void>
+}
+
+export async function drain(body: AsyncIterable<Uint8Array>, started: number): Promise<{ firstByteMs: number; bytes: number }> {
+  let firstByteMs = -1
+  let bytes = 0
+  for await (const piece of body) {
+    if (firstByteMs < 0) firstByteMs = performance.now() - started
+    bytes += piece.length
+  }
+  return { firstByteMs: firstByteMs < 0 ? performance.now() - started : firstByteMs, bytes }
+}
+
+export async function inParallel(count: number, parallel: number, work: (index: number) => Promise<void>): Promise<void> {
+  let next = 0
+  const worker = async () => {
+    while (next < count) await work(next++)
+  }
+  await Promise.all(Array.from({ length: Math.min(parallel, count) }, worker))
+}
+
+export function s3Target(name: string, info: { endpoint: string; accessKeyId: string; secretAccessKey: string }, onClose: () => Promise<void>): Target {
+  const agent = new Agent({ keepAlive: true, maxSockets: 64 })
+  const s3 = new S3Client({
+    endpoint: info.endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: info.accessKeyId, secretAccessKey: info.secretAccessKey },
+    maxAttempts: 1,
+    requestHandler: { httpAgent: agent } as never,
+  })
+  return {
+    name,
+    async createBucket() {
+      await s3.send(new CreateBucketCommand({ Bucket: bucket }))
+    },
+    async putLarge(key, size, part, parallel) {
+      const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }))
+      const count = Math.ceil(size / part.length)
+      const etags: string[] = new Array(count)
+      await inParallel(count, parallel, async (i) => {
+        const body = i === count - 1 ? part.subarray(0, size - i * part.length) : part
+        etags[i] = (await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: i + 1, Body: body }))).ETag!
+      })
+      await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) } }))
+    },
+    async getRange(key, start, end) {
+      const started = performance.now()
+      const r = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=${start}-${end}` }))
+      return (await drain(r.Body as AsyncIterable<Uint8Array>, started)).bytes
+    },
+    async put(key, body) {
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }))
+    },
+    async get(key) {
+      const started = performance.now()
+      const r = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))
+      return drain(r.Body as AsyncIterable<Uint8Array>, started)
+    },
+    async close() {
+      s3.destroy()
+      agent.destroy()
+      await onClose()
+    },
+  }
+}
+
+export function directTarget(layer: BenchObjectLayer): Target {
+  const objects: ObjectLayer = layer.objects
+  return {
+    name: 'object layer (direct)',
+    async createBucket() {
+      await objects.createBucket(bucket, layer.accessKey.owner)
+    },
+    async putLarge(key, size, part, parallel) {
+      const { uploadId } = await objects.createMultipartUpload(bucket, key)
+      const count = Math.ceil(size / part.length)
+      const etags: string[] = new Array(count)
+      await inParallel(count, parallel, async (i) => {
+        const body = i === count - 1 ? part.subarray(0, size - i * part.length) : part
+        etags[i] = (await objects.uploadPart(bucket, key, uploadId, i + 1, Readable.from([body]), { expectedLengthBytes: body.length })).etag
+      })
+      await objects.completeMultipartUpload(bucket, key, uploadId, etags.map((etag, i) => ({ etag, partNumber: i + 1 })))
+    },
+    async getRange(key, start, end) {
+      const started = performance.now()
+      const r = await objects.getObject(bucket, key, { range: { start, end } })
+      return (await drain(r.body, started)).bytes
+    },
+    async put(key, body) {
+      await objects.putObject(bucket, key, Readable.from([body]), { expectedLengthBytes: body.length })
+    },
+    async get(key) {
+      const started = performance.now()
+      const r = await objects.getObject(bucket, key)
+      return drain(r.body, started)
+    },
+    close: () => layer.close(),
+  }
+}
+
+export interface ServerProcess {
+  info: { endpoint: string; accessKeyId: string; secretAccessKey: string; description: string }
+  /** The server process's CPU time so far (user + system), in microseconds. */
+  cpuUs(): Promise<number>
+  stop(): Promise<void>
+}
+
+/**
+ * Starts serve.ts with `args`; `nodeArgs` go to node itself (e.g. --cpu-prof);
+ * `cpus` (a taskset list such as "0") pins the server and what it starts.
+ */
+export async function startServer(args: string[], nodeArgs: string[] = [], cpus?: string): Promise<ServerProcess> {
+  const command = [process.execPath, ...nodeArgs, '--import', 'tsx', join(here, 'serve.ts'), ...args]
+  if (cpus !== undefined) command.unshift('taskset', '-c', cpus)
+  const child: ChildProcess = spawn(command[0]!, command.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] })
+  const lines = createInterface({ input: child.stdout! })
+  const waiting: ((line: string) => void)[] = []
+  lines.on('line', (line) => waiting.shift()?.(line))
+  const nextLine = () => new Promise<string>((resolveLine) => waiting.push(resolveLine))
+  const line = await new Promise<string>((resolveLine, reject) => {
+    void nextLine().then(resolveLine)
+    child.once('exit', (code) => reject(new Error(`the server process exited (${code}) before it was ready`)))
+  })
+  return {
+    info: JSON.parse(line),
+    async cpuUs() {
+      const answer = nextLine()
+      child.stdin!.write('cpu\n')
+      const { userUs, systemUs } = JSON.parse(await answer) as { userUs: number; systemUs: number }
+      return userUs + systemUs
+    },
+    stop: () =>
+      new Promise<void>((resolveStop) => {
+        if (child.exitCode !== null) return resolveStop()
+        child.once('exit', () => resolveStop())
+        child.stdin!.end()
+      }),
+  }
+}
