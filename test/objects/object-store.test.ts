@@ -65,6 +65,8 @@ forEachBackend((backend) => {
     }
     await assert.rejects(objects.headObject(bucket, 'nope'), (e) => isBlobfsError(e, 'NoSuchKey'))
     await assert.rejects(objects.putObject('no-such-bucket-x', 'k', Readable.from([Buffer.from('x')])), (e) => isBlobfsError(e, 'NoSuchBucket'))
+    // A body declared inline is not checked ahead: the commit answers NoSuchBucket.
+    await assert.rejects(objects.putObject('no-such-bucket-x', 'k', Readable.from([Buffer.from('x')]), { expectedLengthBytes: 1 }), (e) => isBlobfsError(e, 'NoSuchBucket'))
   })
 
   test('any 4 nodes down: every object reads back; a fifth: a clear error, never wrong bytes', async () => {
