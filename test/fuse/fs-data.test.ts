@@ -113,6 +113,21 @@ test('truncate shrinks and extends with zeros, with or without an open handle', 
   assert.deepEqual(objects.peek('b', 'f'), Buffer.from('01\0'))
 })
 
+test('two descriptors on one path share one spool: a reader sees a writer at once, before close', async () => {
+  const { fs, objects } = await harness()
+  const writer = await fs.create('/shared', 0o644)
+  await fs.write(writer, Buffer.from('first'), 0)
+  const reader = await fs.open('/shared', O_RDONLY)
+  assert.equal((await fs.read(reader, 100, 0)).toString(), 'first')
+  await fs.write(writer, Buffer.from(' and more'), 5)
+  assert.equal((await fs.read(reader, 100, 0)).toString(), 'first and more')
+  assert.equal(objects.peek('b', 'shared'), null, 'nothing stored yet')
+  await fs.release(writer)
+  assert.equal((await fs.read(reader, 100, 0)).toString(), 'first and more')
+  await fs.release(reader)
+  assert.equal(objects.peek('b', 'shared')!.toString(), 'first and more')
+})
+
 test('fsync returns only once the object is committed', async () => {
   const { fs, objects } = await harness()
   const fh = await fs.create('/f', 0o644)
@@ -294,6 +309,29 @@ test('filling a new directory (tar x, cp -r) asks the catalog nothing but the up
   assert.equal(objects.counters.calls.putObject, 20)
   assert.ok(objects.counters.calls.headObject <= 20, `${objects.counters.calls.headObject} heads`)
   assert.equal((await readFile(fs, '/d/f7')).toString(), 'file 7')
+})
+
+test('past the TTL a small directory is listed again in one call, not asked name by name; changes made elsewhere show', async () => {
+  const { fs, objects, advance } = await harness({ attrTtlMs: 1000, dirTtlMs: 1000 })
+  await fs.mkdir('/d', 0o755)
+  for (let i = 0; i < 10; i++) await writeFile(fs, `/d/f${i}`, `file ${i}`)
+  advance(1500)
+  await put(objects, 'd/from-s3', 'x')
+  objects.resetCounters()
+  for (let i = 10; i < 30; i++) {
+    assert.equal(await errnoOf(fs.getattr(`/d/f${i}`)), 'ENOENT') // the kernel's lookup before create
+    await writeFile(fs, `/d/f${i}`, `file ${i}`)
+  }
+  assert.equal((await fs.getattr('/d/f3')).sizeBytes, 6)
+  assert.equal((await fs.getattr('/d/from-s3')).sizeBytes, 1, 'what another writer added shows after the TTL')
+  // /d itself is looked up once (a head and a one-key list), its 30 names in one listing.
+  assert.equal(objects.counters.calls.headObject, 1)
+  assert.equal(objects.counters.calls.listObjects, 2)
+  await put(objects, 'd/later', 'y')
+  assert.equal(await errnoOf(fs.getattr('/d/later')), 'ENOENT', 'within the TTL the listing answers')
+  advance(1500)
+  assert.equal((await fs.getattr('/d/later')).sizeBytes, 1)
+  assert.equal(objects.counters.calls.listObjects, 3)
 })
 
 // ---- uploading while writing (a file written front to back)
