@@ -147,6 +147,7 @@ export const fuseReadaheadInFlightBytesMax = 4 * stripeSizeBytesDefault // all r
 export const fuseSpoolMemoryBytesPerFileDefault = 8 * MiB // past this a file's spool moves to disk
 export const fuseSpoolMemoryBytesTotalDefault = 64 * MiB // all spools together
 export const fuseUploadPieceBytes = 1 * MiB // spool -> putObject body pieces
+export const fuseStreamUploadStartBytesDefault = stripeSizeBytesDefault // a file written front to back starts uploading once this big, while it is written
 export const fuseOpTimeoutMsDefault = 30_000 // metadata ops and reads
 export const fuseTransferTimeoutMsDefault = 10 * 60_000 // ops that upload or load a whole file
 export const fuseBindingTimeoutMarginMs = 5_000 // fuse-native's own timeout is ours plus this
@@ -161,6 +162,7 @@ assert.equal(fuseReadaheadBytesDefault % fuseBlockSizeBytesDefault, 0)
 assert.ok(fuseBlockCacheBytesDefault >= 2 * fuseReadaheadBytesDefault)
 assert.ok(fuseSpoolMemoryBytesPerFileDefault <= fuseSpoolMemoryBytesTotalDefault)
 assert.ok(fuseMaxReadBytes <= fuseBlockSizeBytesDefault)
+assert.ok(fuseStreamUploadStartBytesDefault > fuseSpoolMemoryBytesPerFileDefault) // files that stream are spooled on disk, not in memory
 assert.ok(fuseOpTimeoutMsDefault < fuseTransferTimeoutMsDefault)
 
 // Garbage collection and drain (src/repair: chunk-gc, multipart-gc, inventory-sweep, drain).

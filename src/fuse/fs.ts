@@ -24,13 +24,14 @@ import {
   fuseReadaheadInFlightBytesMax,
   fuseSpoolMemoryBytesPerFileDefault,
   fuseSpoolMemoryBytesTotalDefault,
+  fuseStreamUploadStartBytesDefault,
   fuseUploadPieceBytes,
   keyLengthBytesMax,
   listPageKeysMax,
   stripeSizeBytesDefault,
 } from '../limits.ts'
 import { logger, type Logger } from '../log.ts'
-import type { ListedObjectInfo, ObjectInfo, ObjectLayer, PosixAttributes } from '../objects/types.ts'
+import type { ListedObjectInfo, ObjectInfo, ObjectLayer, PosixAttributes, WriteOptions } from '../objects/types.ts'
 import { BlockReader, type ObjectVersion, type ReadStream } from './block-reader.ts'
 import { errno, fsError, toFsError } from './errno.ts'
 import { Spool, SpoolBudget } from './spool.ts'
@@ -52,6 +53,8 @@ export interface FsConfig {
   spoolMemoryBytesPerFile: number
   spoolMemoryBytesTotal: number
   spoolDir: string
+  /** A file written front to back starts uploading once it holds this many bytes (see StreamingUpload). */
+  streamUploadStartBytes: number
   /** Owner and modes of entries that carry no POSIX attributes (written over S3). */
   uid: number
   gid: number
@@ -74,6 +77,7 @@ export function fsConfig(options: Partial<FsConfig> & Pick<FsConfig, 'objects' |
     spoolMemoryBytesPerFile: fuseSpoolMemoryBytesPerFileDefault,
     spoolMemoryBytesTotal: fuseSpoolMemoryBytesTotalDefault,
     spoolDir: tmpdir(),
+    streamUploadStartBytes: fuseStreamUploadStartBytesDefault,
     uid: process.getuid?.() ?? 0,
     gid: process.getgid?.() ?? 0,
     fileMode: 0o644,
@@ -86,6 +90,7 @@ export function fsConfig(options: Partial<FsConfig> & Pick<FsConfig, 'objects' |
   assert.ok(config.attrTtlMs >= 0 && config.dirTtlMs >= 0)
   assert.ok(config.stripeSizeBytes % config.blockSizeBytes === 0, 'block size must divide the stripe size')
   assert.ok(config.spoolMemoryBytesPerFile <= config.spoolMemoryBytesTotal)
+  assert.ok(config.streamUploadStartBytes > 0)
   return Object.freeze(config)
 }
 
@@ -153,6 +158,30 @@ class Mutex {
 }
 
 /**
+ * The upload of a file that is being written front to back (dd, cp, tar of a big
+ * member), started while it is written instead of after close: the body is read from
+ * the spool as it grows, so at close only the last stripes are left to send and close
+ * costs about what the last stripe does, not what the whole file does. Nothing is
+ * committed until close/fsync ends the body; any write that is not an append, any
+ * truncate, and unlink abort it (its chunks are discarded), and a failed one falls
+ * back to the whole upload at close. The spool keeps every byte either way.
+ */
+interface StreamingUpload {
+  readonly controller: AbortController
+  /** Passed to putObject; its attributes are set to the file's own just before the body ends. */
+  readonly options: WriteOptions
+  result: Promise<ObjectInfo>
+  /** Bytes of the spool handed to the body so far. */
+  sentBytes: number
+  /** Set by close/fsync: the body ends at the spool's end. */
+  ending: boolean
+  /** Wakes the body when it waits for bytes (a write, the end, an abort). */
+  wake: () => void
+  /** The spool read in progress, so the spool is never closed under it. */
+  reading: Promise<Buffer> | null
+}
+
+/**
  * A file open for writing somewhere in this daemon (one per path, like an inode):
  * every handle on the path shares its spool, so this daemon's readers see its
  * writers at once. The spool is created lazily — a file opened without O_TRUNC is
@@ -165,6 +194,11 @@ class OpenFile {
   unlinked = false
   handles = 0
   readonly lock = new Mutex()
+  /** Every change since the spool started empty was an append (the file may be uploaded while it is written). */
+  appendOnly = false
+  stream: StreamingUpload | null = null
+  /** An upload while writing failed once: this file is uploaded at close only. */
+  streamFailed = false
 
   constructor(
     public path: string,
@@ -357,7 +391,11 @@ export class BlobFs {
     if (!fresh) {
       const cached = this.attrCache.get(path)
       if (cached && cached.expiresAtMs > now) return cached.entry
-      const listing = this.dirCache.get(parentOf(path))
+      let listing = this.dirCache.get(parentOf(path))
+      // A small directory whose listing is past its TTL is listed again, in one call,
+      // rather than asked name by name (two calls each): tar x, cp -r and rsync look up
+      // every name before they create it.
+      if (listing && listing.expiresAtMs <= now && listing.names.size < listPageKeysMax) listing = (await this.relist(parentOf(path))) ?? undefined
       if (listing && listing.expiresAtMs > now) {
         if (!listing.names.has(nameOf(path))) return null
         const listed = listing.names.get(nameOf(path))
@@ -367,6 +405,36 @@ export class BlobFs {
     const entry = await this.fetchEntry(path)
     this.cacheEntry(path, entry)
     return entry
+  }
+
+  /**
+   * The listing of a directory that fits in one page, fresh from the object layer
+   * (its files' attributes cached with it), or null for a bigger one.
+   */
+  private async relist(path: string): Promise<DirListing | null> {
+    const prefix = this.dirKeyOf(path)
+    const page = await this.config.objects.listObjects(this.config.bucket, { prefix, delimiter: '/', maxKeys: listPageKeysMax })
+    if (page.isTruncated) {
+      this.dirCache.delete(path)
+      return null
+    }
+    const expiresAtMs = this.config.now() + this.config.dirTtlMs
+    const names = new Map<string, Entry | null>()
+    for (const info of page.objects) {
+      const name = info.key.slice(prefix.length)
+      if (name === '' || !isUsableName(name)) continue
+      const entry = this.entryFromObject(info)
+      names.set(name, entry)
+      const childPath = path === '/' ? `/${name}` : `${path}/${name}`
+      if (!this.openFiles.has(childPath)) this.attrCache.set(childPath, { entry, expiresAtMs: this.config.now() + this.config.attrTtlMs })
+    }
+    for (const common of page.commonPrefixes) {
+      const name = common.slice(prefix.length, -1)
+      if (isUsableName(name)) names.set(name, null) // a directory wins over a file of the same name
+    }
+    const listing = { names, expiresAtMs }
+    this.dirCache.set(path, listing)
+    return listing
   }
 
   /** Asks the object layer: the key itself (a file) and anything under `key/` (a directory, which wins). */
@@ -571,6 +639,7 @@ export class BlobFs {
         // Open handles keep working on the spool; nothing is uploaded any more.
         open.unlinked = true
         this.openFiles.delete(path)
+        await open.lock.run(() => this.stopStream(open))
       }
       if (!open || open.stored) await this.config.objects.deleteObject(this.config.bucket, this.keyOf(path))
       if (entry.objectId) this.reader.forget(entry.objectId, entry.sizeBytes)
@@ -851,6 +920,7 @@ export class BlobFs {
       }
       const file = new OpenFile(path, this.keyOf(path), { ...this.defaultAttrs('file'), perm: mode & 0o7777 }, null, false)
       file.spool = this.newSpool()
+      file.appendOnly = true
       file.dirty = true
       file.handles = 1
       this.openFiles.set(path, file)
@@ -883,9 +953,17 @@ export class BlobFs {
       if (!file || !writable) throw fsError(errno.EBADF, 'file not open for writing')
       await file.lock.run(async () => {
         await this.materialize(file)
-        await file.spool!.write(data, position)
+        const spool = file.spool!
+        if (position < spool.sizeBytes) {
+          // Not an append: bytes already sent may change.
+          file.appendOnly = false
+          await this.stopStream(file)
+        }
+        await spool.write(data, position)
         file.dirty = true
         file.attrs.mtimeMs = file.attrs.ctimeMs = this.config.now()
+        if (file.stream) file.stream.wake()
+        else if (file.appendOnly && !file.streamFailed && !file.unlinked && spool.sizeBytes >= this.config.streamUploadStartBytes) this.startStream(file)
       })
       return data.length
     })
@@ -944,6 +1022,7 @@ export class BlobFs {
           if (!file.unlinked) this.settle(file.path, file.stored && !file.dirty ? this.openFileEntry(file) : 'exists')
           await file.lock.run(async () => {
             if (file.dirty && !file.unlinked) this.log.error({ path: file.path }, 'last handle closed with changes that could not be uploaded; they are lost')
+            await this.stopStream(file)
             await file.spool?.close()
             file.spool = null
           })
@@ -988,28 +1067,95 @@ export class BlobFs {
       throw error
     }
     file.spool = spool
+    file.appendOnly = !file.base || file.base.sizeBytes === 0
   }
 
   private async truncateOpen(file: OpenFile, sizeBytes: number): Promise<void> {
+    await this.stopStream(file)
     if (sizeBytes === 0) {
       await file.spool?.close()
       file.spool = this.newSpool()
+      file.appendOnly = true
     } else {
       await this.materialize(file)
       await file.spool!.truncate(sizeBytes)
+      file.appendOnly = false
     }
     file.dirty = true
     file.attrs.mtimeMs = file.attrs.ctimeMs = this.config.now()
   }
 
+  /** Starts uploading a file that is being appended to (inside its lock, after a write). */
+  private startStream(file: OpenFile): void {
+    assert.ok(file.stream === null && file.spool !== null && file.appendOnly)
+    const spool = file.spool
+    const controller = new AbortController()
+    const options: WriteOptions = { posix: this.posixOf('file', file.attrs), signal: controller.signal }
+    const stream: StreamingUpload = { controller, options, result: Promise.resolve(null as unknown as ObjectInfo), sentBytes: 0, ending: false, wake: () => {}, reading: null }
+    const body = async function* (): AsyncGenerator<Buffer> {
+      for (;;) {
+        if (controller.signal.aborted) throw fsError(errno.ECANCELED, `${file.path}: upload while writing aborted`)
+        if (stream.sentBytes < spool.sizeBytes) {
+          stream.reading = spool.read(stream.sentBytes, Math.min(fuseUploadPieceBytes, spool.sizeBytes - stream.sentBytes))
+          const piece = await stream.reading
+          stream.reading = null
+          stream.sentBytes += piece.length
+          yield piece
+          continue
+        }
+        if (stream.ending) return
+        await new Promise<void>((resolve) => (stream.wake = resolve))
+      }
+    }
+    stream.result = this.config.objects.putObject(this.config.bucket, file.key, body(), options)
+    stream.result.catch(() => {}) // awaited by finishStream or stopStream
+    file.stream = stream
+    this.log.debug({ path: file.path, sizeBytes: spool.sizeBytes }, 'uploading while writing')
+  }
+
+  /** Ends the body of the file's upload at the spool's end; the committed version, or null if it failed. */
+  private async finishStream(file: OpenFile, posix: PosixAttributes): Promise<ObjectInfo | null> {
+    const stream = file.stream!
+    file.stream = null
+    stream.options.posix = posix // read at commit, after the body: the attributes at close travel with it
+    stream.ending = true
+    stream.wake()
+    try {
+      return await stream.result
+    } catch (error) {
+      file.streamFailed = true
+      this.log.warn({ path: file.path, err: error }, 'upload while writing failed; uploading the whole file again')
+      return null
+    } finally {
+      await stream.reading?.catch(() => {})
+    }
+  }
+
+  /** Aborts the file's upload while writing, if any; its stored chunks are discarded by the object layer. */
+  private async stopStream(file: OpenFile): Promise<void> {
+    const stream = file.stream
+    if (!stream) return
+    file.stream = null
+    stream.controller.abort()
+    stream.wake()
+    await stream.result.catch(() => {})
+    await stream.reading?.catch(() => {})
+  }
+
   private async upload(file: OpenFile): Promise<void> {
-    if (!file.dirty || file.unlinked) return
+    if (!file.dirty || file.unlinked) {
+      await this.stopStream(file)
+      return
+    }
     await this.materialize(file)
     const spool = file.spool!
     const sizeBytes = spool.sizeBytes
     const previous = file.base
-    const info = await this.config.objects.putObject(this.config.bucket, file.key, spool.pieces(fuseUploadPieceBytes), {
-      posix: this.posixOf('file', file.attrs),
+    const posix = this.posixOf('file', file.attrs)
+    let info = file.stream ? await this.finishStream(file, posix) : null
+    if (info && !samePosix(info.posix, posix)) info = await this.config.objects.updateAttributes(this.config.bucket, file.key, posix)
+    info ??= await this.config.objects.putObject(this.config.bucket, file.key, spool.pieces(fuseUploadPieceBytes), {
+      posix,
       expectedLengthBytes: sizeBytes,
     })
     assert.equal(info.sizeBytes, sizeBytes)
@@ -1030,4 +1176,8 @@ async function* concatBodies(head: AsyncIterable<Buffer> | null, zeroBytes: numb
   if (head) yield* head
   const zeros = Buffer.alloc(Math.min(zeroBytes, fuseUploadPieceBytes))
   for (let left = zeroBytes; left > 0; left -= zeros.length) yield left >= zeros.length ? zeros : zeros.subarray(0, left)
+}
+
+function samePosix(a: PosixAttributes | null, b: PosixAttributes): boolean {
+  return a !== null && a.mode === b.mode && a.uid === b.uid && a.gid === b.gid && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs
 }

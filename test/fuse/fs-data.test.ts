@@ -7,7 +7,9 @@ import { randomBytes } from 'node:crypto'
 import { constants } from 'node:fs'
 import { test } from 'node:test'
 import { BlobFs, fsConfig } from '../../src/fuse/fs.ts'
+import { BlobfsError } from '../../src/errors.ts'
 import { errnoOf, harness, list, put, readFile, silent, writeFile } from './helpers/fs-harness.ts'
+import { MemoryObjectLayer } from './helpers/memory-objects.ts'
 
 const { O_RDONLY, O_WRONLY, O_RDWR, O_TRUNC } = constants
 const KiB = 1024
@@ -109,6 +111,21 @@ test('truncate shrinks and extends with zeros, with or without an open handle', 
   await fs.truncate('/f', 3) // by path while a handle is open: goes to the same spool
   await fs.release(fh)
   assert.deepEqual(objects.peek('b', 'f'), Buffer.from('01\0'))
+})
+
+test('two descriptors on one path share one spool: a reader sees a writer at once, before close', async () => {
+  const { fs, objects } = await harness()
+  const writer = await fs.create('/shared', 0o644)
+  await fs.write(writer, Buffer.from('first'), 0)
+  const reader = await fs.open('/shared', O_RDONLY)
+  assert.equal((await fs.read(reader, 100, 0)).toString(), 'first')
+  await fs.write(writer, Buffer.from(' and more'), 5)
+  assert.equal((await fs.read(reader, 100, 0)).toString(), 'first and more')
+  assert.equal(objects.peek('b', 'shared'), null, 'nothing stored yet')
+  await fs.release(writer)
+  assert.equal((await fs.read(reader, 100, 0)).toString(), 'first and more')
+  await fs.release(reader)
+  assert.equal(objects.peek('b', 'shared')!.toString(), 'first and more')
 })
 
 test('fsync returns only once the object is committed', async () => {
@@ -292,4 +309,142 @@ test('filling a new directory (tar x, cp -r) asks the catalog nothing but the up
   assert.equal(objects.counters.calls.putObject, 20)
   assert.ok(objects.counters.calls.headObject <= 20, `${objects.counters.calls.headObject} heads`)
   assert.equal((await readFile(fs, '/d/f7')).toString(), 'file 7')
+})
+
+test('past the TTL a small directory is listed again in one call, not asked name by name; changes made elsewhere show', async () => {
+  const { fs, objects, advance } = await harness({ attrTtlMs: 1000, dirTtlMs: 1000 })
+  await fs.mkdir('/d', 0o755)
+  for (let i = 0; i < 10; i++) await writeFile(fs, `/d/f${i}`, `file ${i}`)
+  advance(1500)
+  await put(objects, 'd/from-s3', 'x')
+  objects.resetCounters()
+  for (let i = 10; i < 30; i++) {
+    assert.equal(await errnoOf(fs.getattr(`/d/f${i}`)), 'ENOENT') // the kernel's lookup before create
+    await writeFile(fs, `/d/f${i}`, `file ${i}`)
+  }
+  assert.equal((await fs.getattr('/d/f3')).sizeBytes, 6)
+  assert.equal((await fs.getattr('/d/from-s3')).sizeBytes, 1, 'what another writer added shows after the TTL')
+  // /d itself is looked up once (a head and a one-key list), its 30 names in one listing.
+  assert.equal(objects.counters.calls.headObject, 1)
+  assert.equal(objects.counters.calls.listObjects, 2)
+  await put(objects, 'd/later', 'y')
+  assert.equal(await errnoOf(fs.getattr('/d/later')), 'ENOENT', 'within the TTL the listing answers')
+  advance(1500)
+  assert.equal((await fs.getattr('/d/later')).sizeBytes, 1)
+  assert.equal(objects.counters.calls.listObjects, 3)
+})
+
+// ---- uploading while writing (a file written front to back)
+
+/** The in-memory layer, counting the body bytes each upload has pulled so far. */
+class PullCountingLayer extends MemoryObjectLayer {
+  pulledBytes = 0
+
+  override putObject(...[bucket, key, body, options]: Parameters<MemoryObjectLayer['putObject']>): ReturnType<MemoryObjectLayer['putObject']> {
+    const counted = async function* (this: PullCountingLayer): AsyncGenerator<Buffer> {
+      for await (const piece of body as AsyncIterable<Buffer>) {
+        this.pulledBytes += piece.length
+        yield piece
+      }
+    }.call(this)
+    return super.putObject(bucket, key, counted, options)
+  }
+}
+
+const streaming = { spoolMemoryBytesPerFile: 64 * KiB, spoolMemoryBytesTotal: 128 * KiB, streamUploadStartBytes: 256 * KiB }
+
+/** Lets the upload running in the background pull what is there (spool reads go to disk). */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 20; i++) await new Promise((resolve) => setTimeout(resolve, 5))
+}
+
+/** Waits, bounded, until the background upload has pulled `bytes`. */
+async function pulled(objects: PullCountingLayer, bytes: number): Promise<number> {
+  for (let i = 0; i < 1000 && objects.pulledBytes < bytes; i++) await new Promise((resolve) => setTimeout(resolve, 5))
+  return objects.pulledBytes
+}
+
+async function appendPieces(fs: BlobFs, fh: number, data: Buffer, from = 0): Promise<void> {
+  for (let at = from; at < data.length; at += 128 * KiB) await fs.write(fh, data.subarray(at, Math.min(data.length, at + 128 * KiB)), at)
+}
+
+test('a file written front to back is uploaded while it is written; close commits it once, with its attributes at close', async () => {
+  const objects = new PullCountingLayer()
+  const { fs, clock } = await harness(streaming, objects)
+  const data = randomBytes(MiB + 5)
+  const fh = await fs.create('/seq', 0o600)
+  await appendPieces(fs, fh, data.subarray(0, 128 * KiB))
+  assert.equal(objects.counters.calls.putObject, 0, 'below the start size nothing is uploaded')
+  await appendPieces(fs, fh, data, 128 * KiB)
+  assert.equal(objects.counters.calls.putObject, 1)
+  assert.equal(await pulled(objects, data.length), data.length, 'every byte written so far is sent before close')
+  assert.equal(objects.peek('b', 'seq'), null, 'nothing is committed before close')
+  await fs.chmod('/seq', 0o640)
+  clock.nowMs += 5000
+  await fs.utimens('/seq', 0, 1_000_000_000_000)
+  await fs.flush(fh)
+  assert.ok(objects.peek('b', 'seq')!.equals(data))
+  const info = await objects.headObject('b', 'seq')
+  assert.equal(info.posix!.mode & 0o7777, 0o640)
+  assert.equal(info.posix!.mtimeMs, 1_000_000_000_000)
+  assert.equal(objects.counters.calls.putObject, 1, 'the upload while writing is the one committed')
+  assert.equal(objects.counters.calls.updateAttributes, 0)
+  await fs.release(fh)
+  assert.equal(objects.counters.calls.putObject, 1)
+  assert.deepEqual(await readFile(fs, '/seq'), data)
+})
+
+test('a write that is not an append, or a truncate, aborts the upload while writing; close uploads the whole file', async () => {
+  for (const change of ['overwrite', 'truncate'] as const) {
+    const objects = new PullCountingLayer()
+    const { fs } = await harness(streaming, objects)
+    const data = randomBytes(MiB)
+    const fh = await fs.create('/f', 0o644)
+    await appendPieces(fs, fh, data.subarray(0, 512 * KiB))
+    await settle()
+    assert.equal(objects.counters.calls.putObject, 1)
+    if (change === 'overwrite') {
+      data.write('changed', 10)
+      await fs.write(fh, data.subarray(10, 17), 10)
+    } else {
+      await fs.ftruncate(fh, 100 * KiB)
+      data.fill(0, 100 * KiB, 512 * KiB)
+    }
+    await appendPieces(fs, fh, data, 512 * KiB)
+    await settle()
+    assert.equal(objects.counters.calls.putObject, 1, `${change}: aborted, and not started again`)
+    await fs.release(fh)
+    assert.equal(objects.counters.calls.putObject, 2)
+    assert.ok(objects.peek('b', 'f')!.equals(data), change)
+    assert.equal(objects.counters.putBytes, data.length, `${change}: only the final upload stored bytes`)
+  }
+})
+
+test('an upload while writing that fails is done again whole at close', async () => {
+  const objects = new PullCountingLayer()
+  const { fs } = await harness(streaming, objects)
+  let failures = 1
+  objects.fault = (op) => (op === 'putObject' && failures-- > 0 ? new BlobfsError('NotEnoughNodes') : null)
+  const data = randomBytes(768 * KiB)
+  const fh = await fs.create('/f', 0o644)
+  await appendPieces(fs, fh, data)
+  await settle()
+  await fs.release(fh)
+  assert.ok(objects.peek('b', 'f')!.equals(data))
+  assert.equal(objects.counters.calls.putObject, 2)
+})
+
+test('unlink while a file is uploaded while written aborts the upload: nothing is stored', async () => {
+  const objects = new PullCountingLayer()
+  const { fs } = await harness(streaming, objects)
+  const fh = await fs.create('/f', 0o644)
+  await appendPieces(fs, fh, randomBytes(512 * KiB))
+  await settle()
+  assert.equal(objects.counters.calls.putObject, 1)
+  await fs.unlink('/f')
+  await fs.write(fh, Buffer.from('more'), 512 * KiB)
+  await fs.release(fh)
+  assert.equal(objects.peek('b', 'f'), null)
+  assert.equal(objects.counters.putBytes, 0)
+  assert.deepEqual(await list(fs, '/'), [])
 })

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
+import { createServer, type AddressInfo } from 'node:net'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import type { Counters } from './helpers/memory-objects.ts'
@@ -65,14 +66,14 @@ test('mount: the errors tools print (ENOENT, EEXIST, ENOTEMPTY, ENOTDIR, EISDIR,
 test('mount: chmod, chown, utimes (distinct atime and mtime), truncate and stat', { timeout }, async () => {
   await withMount(async (mount, { mnt }) => {
     await ok('echo 0123456789 > f && chmod 600 f && chown 1234:5678 f && truncate -s 4 f', { cwd: mnt })
-    // atime 1000 s and mtime 2000 s: fuse-native 2.2.6 unpatched would deliver 1000 for both.
-    await ok(`${JSON.stringify(process.execPath)} -e "require('fs').utimesSync('f', 1000, 2000)"`, { cwd: mnt })
+    // atime 1000.5 s and mtime 2000.25 s: fuse-native 2.2.6 unpatched would deliver the atime for both.
+    await ok(`${JSON.stringify(process.execPath)} -e "require('fs').utimesSync('f', 1000.5, 2000.25)"`, { cwd: mnt })
     const stat = await ok("stat -c '%a %u %g %s %Y' f", { cwd: mnt })
     assert.equal(stat.trim(), '600 1234 5678 4 2000')
     const head = await mount.request<{ posix: { mode: number; uid: number; mtimeMs: number }; sizeBytes: number }>({ cmd: 'head', key: 'f' })
     assert.equal(head.posix.mode & 0o7777, 0o600)
     assert.equal(head.posix.uid, 1234)
-    assert.equal(head.posix.mtimeMs, 2_000_000)
+    assert.equal(head.posix.mtimeMs, 2_000_250, 'the mtime is kept to the millisecond')
     assert.equal(head.sizeBytes, 4)
     // Only one of the two times (atime UTIME_OMIT, as tar x sets them): libfuse 2.9 drops these
     // unless the binding declares flag_utime_omit_ok.
@@ -110,16 +111,45 @@ test('mount: df shows the cluster capacity and usage (statfs)', { timeout }, asy
   })
 })
 
+/** A port free on 127.0.0.1 now (for --metrics). */
+async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+async function opsCount(port: number, op: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
+  const match = new RegExp(`^blobfs_fuse_ops_total\\{op="${op}"\\} (\\d+)$`, 'm').exec(text)
+  return match ? Number(match[1]) : 0
+}
+
 test('mount: large reads and writes go through in big requests (big_writes, max_read)', { timeout }, async () => {
-  await withMount(async (mount, { mnt }) => {
-    await mount.request({ cmd: 'reset' })
-    await ok('dd if=/dev/zero of=zeros bs=1M count=8 status=none && cat zeros > /dev/null', { cwd: mnt })
-    const counters = await mount.request<Counters>({ cmd: 'counters' })
-    assert.equal(counters.calls.putObject, 1)
-    assert.equal(counters.putBytes, 8 * 1024 * 1024)
-    const sum = createHash('sha256').update(Buffer.alloc(8 * 1024 * 1024)).digest('hex')
-    assert.equal(await mount.request({ cmd: 'sha256', key: 'zeros' }), sum)
-  })
+  const port = await freePort()
+  await withMount(
+    async (mount, { mnt }) => {
+      assert.match(await ok(`grep ' ${mnt} ' /proc/mounts`), /max_read=131072/)
+      await mount.request({ cmd: 'reset' })
+      const writesBefore = await opsCount(port, 'write')
+      await ok('dd if=/dev/zero of=zeros bs=1M count=8 status=none && cat zeros > /dev/null', { cwd: mnt })
+      // 8 MiB in 128 KiB requests is 64 writes; without big_writes it would be 2,048 of 4 KiB.
+      assert.ok((await opsCount(port, 'write')) - writesBefore <= 64, 'writes of 128 KiB')
+      const counters = await mount.request<Counters>({ cmd: 'counters' })
+      assert.equal(counters.calls.putObject, 1)
+      assert.equal(counters.putBytes, 8 * 1024 * 1024)
+      const sum = createHash('sha256').update(Buffer.alloc(8 * 1024 * 1024)).digest('hex')
+      assert.equal(await mount.request({ cmd: 'sha256', key: 'zeros' }), sum)
+      // A new file closed empty while a dup of its descriptor stays open (what `cmd > file` does):
+      // no empty upload first, one upload at the last close.
+      await mount.request({ cmd: 'reset' })
+      await ok('exec 3>dup && exec 4>&3 && exec 3>&- && printf hi >&4 && exec 4>&-', { cwd: mnt })
+      assert.equal((await mount.request<Counters>({ cmd: 'counters' })).calls.putObject, 1)
+      assert.equal(await ok('cat dup', { cwd: mnt }), 'hi')
+    },
+    ['--metrics', `127.0.0.1:${port}`],
+  )
 })
 
 test('SIGTERM unmounts cleanly and the daemon exits 0; a stale mount is cleared at the next mount', { timeout }, async () => {
@@ -175,6 +205,9 @@ test('mount: what the kernel sees or is refused: directory nlink, atime, FIFOs, 
     await ok('mkdir -p d/sub1 d/sub2 && echo hello > d/f && touch -d "2005-06-07 08:09:10 UTC" d/f', { cwd: mnt })
     // st_nlink of a directory is always 2: subdirectories are not counted.
     assert.equal((await ok("stat -c '%h' d", { cwd: mnt })).trim(), '2')
+    // A directory's mtime does not change when entries are added or removed (not tracked).
+    await ok('touch -d "2001-02-03 04:05:06 UTC" d && echo new > d/added && rm d/added && echo kept > d/kept', { cwd: mnt })
+    assert.equal((await ok("stat -c '%Y' d", { cwd: mnt })).trim(), String(Date.UTC(2001, 1, 3, 4, 5, 6) / 1000))
     // atime is not kept: it shows the mtime.
     assert.equal((await ok("stat -c '%X %Y' d/f", { cwd: mnt })).trim(), `${Date.UTC(2005, 5, 7, 8, 9, 10) / 1000} ${Date.UTC(2005, 5, 7, 8, 9, 10) / 1000}`)
     // FIFOs and devices: EPERM.

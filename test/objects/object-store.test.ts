@@ -66,6 +66,8 @@ forEachBackend((backend) => {
     }
     await assert.rejects(objects.headObject(bucket, 'nope'), (e) => isBlobfsError(e, 'NoSuchKey'))
     await assert.rejects(objects.putObject('no-such-bucket-x', 'k', Readable.from([Buffer.from('x')])), (e) => isBlobfsError(e, 'NoSuchBucket'))
+    // A body declared inline is not checked ahead: the commit answers NoSuchBucket.
+    await assert.rejects(objects.putObject('no-such-bucket-x', 'k', Readable.from([Buffer.from('x')]), { expectedLengthBytes: 1 }), (e) => isBlobfsError(e, 'NoSuchBucket'))
   })
 
   test('GET: one catalog query before the first byte, which waits for the first data chunk, not the slowest', async () => {

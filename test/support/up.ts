@@ -14,12 +14,22 @@ export interface RunningUp {
   credentials: { accessKeyId: string; secretAccessKey: string }
   /** SIGINT and wait; resolves with the exit code. */
   stop(): Promise<number | null>
+  /** SIGKILL to `blobfs up` and everything it started (its process group): when stop() does not end it. */
+  kill(): void
 }
 
 const readyTimeoutMsDefault = 180_000
 
 export function startUp(dataDir: string, args: string[] = [], readyTimeoutMs = readyTimeoutMsDefault): Promise<RunningUp> {
-  const child = spawn(process.execPath, [blobfsBin, 'up', '--data', dataDir, '--listen', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  // A process group of its own, so a timeout can end the nodes, gateway and mount with it.
+  const child = spawn(process.execPath, [blobfsBin, 'up', '--data', dataDir, '--listen', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+  const kill = () => {
+    try {
+      process.kill(-child.pid!, 'SIGKILL')
+    } catch {
+      // the group is gone already
+    }
+  }
   const output: string[] = []
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return child.exitCode
@@ -29,7 +39,7 @@ export function startUp(dataDir: string, args: string[] = [], readyTimeoutMs = r
   }
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
-      child.kill('SIGKILL')
+      kill()
       reject(new Error(`blobfs up not ready in ${readyTimeoutMs} ms:\n${output.join('\n')}`))
     }, readyTimeoutMs)
     child.once('exit', (code) => {
@@ -48,6 +58,7 @@ export function startUp(dataDir: string, args: string[] = [], readyTimeoutMs = r
           cluster: JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')) as ClusterFile,
           credentials: JSON.parse(readFileSync(join(dataDir, 'credentials.json'), 'utf8')),
           stop,
+          kill,
         })
       })
     }

@@ -128,11 +128,23 @@ export async function s3fsTarget(s3: S3PortFactory, mountpoint: string, workDir:
  * needs it, stopped when the last one is done.
  */
 let shared: { up: Promise<RunningUp>; users: number; mountpoint: string } | null = null
+/** A loaded 2-core machine can take minutes to start 12 nodes. */
+const upReadyTimeoutMs = 10 * 60_000
+/** SIGINT lets `blobfs up` unmount and upload what is open; past this its whole process group is killed. */
+const upStopTimeoutMs = 3 * 60_000
+
+async function stopUp(up: RunningUp): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  const stopped = await Promise.race([up.stop().then(() => true), new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), upStopTimeoutMs)))])
+  clearTimeout(timer)
+  if (!stopped) console.error(`blobfs up did not stop within ${upStopTimeoutMs} ms after SIGINT: killing its process group`)
+  up.kill() // also ends anything of it still running after a clean exit
+}
 
 async function acquireCluster(workDir: string, mountpoint: string): Promise<RunningUp> {
   if (!shared) {
     await mkdir(mountpoint, { recursive: true })
-    shared = { up: startUp(join(workDir, 'blobfs-data'), ['--mount', mountpoint, '--block-size', '1GiB']), users: 0, mountpoint }
+    shared = { up: startUp(join(workDir, 'blobfs-data'), ['--mount', mountpoint, '--block-size', '1GiB'], upReadyTimeoutMs), users: 0, mountpoint }
   }
   shared.users++
   return shared.up
@@ -142,8 +154,18 @@ async function releaseCluster(): Promise<void> {
   if (!shared || --shared.users > 0) return
   const { up, mountpoint } = shared
   shared = null
-  await (await up).stop()
-  if (await isMounted(mountpoint)) await sh(`fusermount -uz '${mountpoint}'`)
+  await stopUp(await up)
+  if (await isMounted(mountpoint)) await sh(`fusermount -uz '${mountpoint}' || umount -l '${mountpoint}'`)
+}
+
+/** Stops the cluster whoever still uses it (a failed or interrupted run). */
+export async function stopSharedCluster(): Promise<void> {
+  if (!shared) return
+  const { up, mountpoint } = shared
+  shared = null
+  const running = await up.catch(() => null)
+  if (running) await stopUp(running)
+  if (await isMounted(mountpoint)) await sh(`fusermount -uz '${mountpoint}' || umount -l '${mountpoint}'`)
 }
 
 export const blobfsCluster: BlobfsFactory = async (mountpoint, workDir) => {
@@ -154,7 +176,10 @@ export const blobfsCluster: BlobfsFactory = async (mountpoint, workDir) => {
 export const blobfsGateway: S3PortFactory = async (workDir) => {
   const up = await acquireCluster(workDir, shared?.mountpoint ?? join(workDir, 'mnt-blobfs'))
   const created = await sh(`${process.execPath} ${blobfsBin} bucket create bench --catalog '${up.cluster.catalogUrl}'`)
-  if (created.code !== 0) throw new Error(`could not create bucket bench: ${created.stderr}`)
+  if (created.code !== 0) {
+    await releaseCluster()
+    throw new Error(`could not create bucket bench: ${created.stderr}`)
+  }
   return {
     label: "s3fs over blobfs's S3 port",
     endpoint: up.cluster.gatewayUrl!,
