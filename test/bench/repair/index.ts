@@ -71,6 +71,9 @@ const unthrottledMiBps = 1_000_000
 const k = 8
 const scrubBytes = options.quick ? 256 * MiB : 1 * GiB
 const quiet = pino({ level: 'silent' })
+const progress = (message: string): void => {
+  process.stderr.write(`[repair bench ${new Date().toISOString().slice(11, 19)} load ${loadavg()[0]!.toFixed(1)}] ${message}\n`)
+}
 const figures: Figures = {
   date: new Date().toISOString().slice(0, 10),
   quick: options.quick,
@@ -128,6 +131,7 @@ async function repairRound(cluster: TestCluster, client: Cluster, label: string,
     assert.ok(performance.now() - started < 600_000, 'the cluster settled after the restarts')
   }
   const before = await Promise.all(repairing.map(repairBytes))
+  progress(`${label}, ${peers} repairing peers: killing a node holding ${(lost.bytes / MiB).toFixed(0)} MiB in ${lost.chunks} chunks`)
   const killedAt = performance.now()
   await victim.kill('SIGKILL')
   let queuedAt = 0
@@ -147,6 +151,7 @@ async function repairRound(cluster: TestCluster, client: Cluster, label: string,
   const traffic = after.map((a, i) => a.read - before[i]!.read + a.written - before[i]!.written)
   const written = after.map((a, i) => a.written - before[i]!.written)
   const writtenTotal = written.reduce((x, y) => x + y, 0)
+  progress(`  detect ${((queuedAt - killedAt) / 1000).toFixed(1)} s, rebuilt in ${rebuildS.toFixed(1)} s (${(lost.bytes / 1e6 / rebuildS).toFixed(2)} MB/s); busiest node ${(Math.max(...traffic) / MiB / rebuildS).toFixed(2)} MiB/s read + write; shares ${written.map((w) => (w / writtenTotal).toFixed(3)).join(' ')}`)
   return {
     label,
     peers,
@@ -176,6 +181,7 @@ async function repairRounds(): Promise<Round[]> {
     // user bytes such that one of 13 nodes holds about victimBytes: 13 * victim * 8 / 12
     const userBytes = Math.ceil((13 * victimBytes * 8) / 12 / objectBytes) * objectBytes
     const body = randomBytes(objectBytes)
+    progress(`writing ${(userBytes / MiB).toFixed(0)} MiB of objects to 13 nodes`)
     const writeStarted = performance.now()
     let next = 0
     await Promise.all(
@@ -198,6 +204,7 @@ async function repairRounds(): Promise<Round[]> {
     const derived = (ceilingMBps * ceilingShare * (k + 1) * 1e6) / 12 / MiB
     const capMiBps = fixedCapMiBps ?? Number(derived.toPrecision(2))
     figures.cap_mib_s = capMiBps
+    progress(`ceiling ${ceilingMBps.toFixed(2)} MB/s rebuilt; per-node cap ${capMiBps} MiB/s read + write`)
     figures.cap_source = fixedCapMiBps === undefined ? `${ceilingShare} x ceiling / 12 peers` : '--repair-rate'
     for (const peers of peersRounds) rounds.push(await repairRound(cluster, client, `--repair-rate ${capMiBps}`, peers, capMiBps))
   } finally {
