@@ -10,7 +10,7 @@ export function parseBenchArgs(argv: string[] = process.argv.slice(2)): BenchOpt
   return { quick: argv.includes('--quick'), json: argv.includes('--json') }
 }
 
-export type Figures = Record<string, number | string>
+export type Figures = Record<string, number | string | boolean>
 
 export function median(values: number[]): number {
   if (values.length === 0) throw new RangeError('median of no values')

@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { test } from 'node:test'
-import { checksumTree } from '../../src/codec/checksum.ts'
+import type { ByteRange, ChunkStore } from '../../src/cluster/chunk-store.ts'
+import { checksumTree, type ChecksumTree } from '../../src/codec/checksum.ts'
 import { queuedDeletions } from '../catalog/fixtures.ts'
 import { forEachBackend } from '../catalog/harness.ts'
 import { repairConfig, RepairWorker } from '../../src/repair/repair-worker.ts'
@@ -232,18 +233,63 @@ forEachBackend((backend) => {
     assert.ok((await h.read('drain')).equals(data))
   })
 
-  test('the rate limit paces bytes read and written', async () => {
+  test('the rate cap bounds each node\'s repair traffic at every moment, all its tasks together', async () => {
+    // Two workers (two nodes), each with its own cap and 4 stripes at once, repair one lost node
+    // together. Each chunk read or written is logged with the time it left its worker: at every
+    // call, the bytes that worker has moved so far are within cap x time since the start (plus
+    // one chunk for timer rounding). A cap per task instead of per worker, a burst after a pause,
+    // or no cap at all breaks this within the first stripe. The bound holds however slow the
+    // machine: waiting longer only leaves more room.
     const catalog = await backend.freshCatalog()
     const h = await repairHarness(catalog, 13, 4)
-    await h.put('paced', randomBytes(4 * stripeSizeBytes)) // 4 stripes of 16 KiB chunks
+    await h.put('paced', randomBytes(10 * stripeSizeBytes)) // 10 stripes of 16 KiB chunks
     h.lose(0)
     await catalog.repairs.enqueueNode(nodeId(0), { limit: 100 })
-    const stripes = Number((await catalog.repairs.stats()).ready)
-    const rate = 512 * 1024
-    const started = performance.now()
-    await drain(h.worker('paced', { rateBytesPerSec: rate }), catalog)
-    const seconds = (performance.now() - started) / 1000
-    const bytes = stripes * 9 * 16 * 1024 // 8 read + 1 written per stripe
-    assert.ok(seconds >= (bytes - 16 * 1024) / rate, `moved ${bytes} bytes in ${seconds.toFixed(2)} s at a cap of ${rate} B/s`)
+    assert.ok(Number((await catalog.repairs.stats()).ready) >= 6, 'enough stripes for both workers')
+    const rate = 256 * 1024
+    const chunkBytes = stripeSizeBytes / 8
+    const calls = new Map<string, { atMs: number; bytes: number }[]>()
+    const logged = (owner: string): ChunkStore => {
+      const log: { atMs: number; bytes: number }[] = []
+      calls.set(owner, log)
+      return {
+        head: (node, chunkId, signal) => h.store.head(node, chunkId, signal),
+        delete: (node, chunkId, signal) => h.store.delete(node, chunkId, signal),
+        inventory: (node, signal) => h.store.inventory(node, signal),
+        get: async (node: string, chunkId: string, range?: ByteRange, signal?: AbortSignal) => {
+          log.push({ atMs: performance.now(), bytes: chunkBytes })
+          return h.store.get(node, chunkId, range, signal)
+        },
+        put: async (node: string, chunkId: string, data: Buffer, tree: ChecksumTree, signal?: AbortSignal) => {
+          log.push({ atMs: performance.now(), bytes: data.length })
+          return h.store.put(node, chunkId, data, tree, signal)
+        },
+      }
+    }
+    const workers = ['n1', 'n2'].map(
+      (owner) =>
+        new RepairWorker({
+          catalog,
+          store: logged(owner),
+          nodes: () => h.views,
+          candidates: () => candidatesOf(h.views),
+          owner,
+          config: repairConfig({ concurrency: 4, rateBytesPerSec: rate, idleMs: 5, retryMsMin: 1, retryMsMax: 5, downTimeoutMs: 1000, repairGraceMs: 1000 }),
+          log: silent,
+        }),
+    )
+    const startedMs = performance.now()
+    await Promise.all(workers.map((w) => drain(w, catalog)))
+    for (const [owner, log] of calls) {
+      assert.ok(log.length >= 9, `${owner} repaired at least one stripe (${log.length} chunk reads and writes)`)
+      let moved = 0
+      for (const call of log) {
+        moved += call.bytes
+        const allowed = (rate * (call.atMs - startedMs)) / 1000 + chunkBytes
+        assert.ok(moved <= allowed, `${owner}: ${moved} bytes moved after ${(call.atMs - startedMs).toFixed(0)} ms, over its cap of ${rate} B/s (${allowed.toFixed(0)} allowed)`)
+      }
+    }
+    for (const stripe of await h.stripes('paced')) assert.ok(stripe.chunks.every((c) => c.nodeId !== nodeId(0)))
+    await assertChunksIntact(h, 'paced')
   })
 })

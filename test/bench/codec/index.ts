@@ -187,8 +187,8 @@ const kernelRows: (string | number)[][] = []
   for (const kernel of kernels.available) {
     kernelRows.push([
       kernel === kernels.default ? `${kernel} (default)` : kernel,
-      figures[`rs_8_4_${kernel}_encode_1mib_gbps`]!,
-      figures[`rs_8_4_${kernel}_reconstruct_2lost_1mib_gbps`]!,
+      figures[`rs_8_4_${kernel}_encode_1mib_gbps`] as number,
+      figures[`rs_8_4_${kernel}_reconstruct_2lost_1mib_gbps`] as number,
     ])
   }
 }
