@@ -2,6 +2,7 @@
 // event loop: `--target blobfs` runs the gateway over the object layer module given
 // by --object-layer; `--target s3rver` runs s3rver on --dir. Prints one JSON line
 // {endpoint, accessKeyId, secretAccessKey, description} and serves until stdin closes.
+// The gateway logs warnings to stderr (stdout carries only these JSON lines).
 // A line `cpu` on stdin is answered with one JSON line {userUs, systemUs}: this
 // process's CPU time so far (process.cpuUsage), for CPU-per-byte figures.
 import { mkdirSync } from 'node:fs'
@@ -18,7 +19,7 @@ const target = args.get('target')
 async function blobfs(): Promise<{ info: object; close: () => Promise<void> }> {
   const module = (await import(args.get('object-layer')!)) as { openObjectLayer(): Promise<BenchObjectLayer> }
   const layer = await module.openObjectLayer()
-  const gateway = createS3Server({ objects: layer.objects, rateLimit: null, logger: pino({ level: 'warn' }) })
+  const gateway = createS3Server({ objects: layer.objects, rateLimit: null, logger: pino({ level: 'warn' }, pino.destination(2)) })
   const { endpoint } = await gateway.listen(0, '127.0.0.1')
   return {
     info: { endpoint, accessKeyId: layer.accessKey.accessKeyId, secretAccessKey: layer.accessKey.secretAccessKey, description: layer.description },

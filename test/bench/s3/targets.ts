@@ -151,7 +151,10 @@ export async function startServer(args: string[], nodeArgs: string[] = [], cpus?
   const child: ChildProcess = spawn(command[0]!, command.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] })
   const lines = createInterface({ input: child.stdout! })
   const waiting: ((line: string) => void)[] = []
-  lines.on('line', (line) => waiting.shift()?.(line))
+  lines.on('line', (line) => {
+    if (line.startsWith('{')) waiting.shift()?.(line)
+    else process.stderr.write(`server: ${line}\n`)
+  })
   const nextLine = () => new Promise<string>((resolveLine) => waiting.push(resolveLine))
   const line = await new Promise<string>((resolveLine, reject) => {
     void nextLine().then(resolveLine)
