@@ -5,9 +5,9 @@
 // @aws-sdk/client-s3 and with node:http (presigned URLs), then against the object
 // layer called in process, and for
 // each the CPU milliseconds spent per GiB served by the client process, the
-// gateway process, and the direct reader. CPU time is far less sensitive than
-// throughput to other jobs on a shared machine, so this isolates what the gateway
-// path costs. PostgreSQL (the catalog) is not counted in either. The last row is a
+// gateway process, and the direct reader. CPU time per GiB depends less than
+// throughput on other jobs sharing the machine (it still grows with their load:
+// caches, page faults), so compare rows of one run. PostgreSQL (the catalog) is not counted in either. The last row is a
 // floor: node:http reading the same ranges from a bare node:http server that sends
 // bytes it already holds (serve.ts --target bare). Pass
 // `--server-node-arg --cpu-prof --server-node-arg --cpu-prof-dir=DIR` to profile
@@ -91,6 +91,7 @@ function rawTarget(server: ServerProcess, sdk: Target): Target {
   return {
     ...sdk,
     name: 'blobfs gateway (node:http)',
+    retries: () => 0,
     async getRange(key, start, end) {
       const url = await getSignedUrl(s3, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: 600 })
       return new Promise((resolveBytes, reject) => {

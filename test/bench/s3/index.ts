@@ -137,6 +137,8 @@ const scratch = mkdtempSync(join(tmpdir(), 'blobfs-bench-s3-'))
 const results = new Map<string, Results>()
 /** Gateway / direct large-GET throughput of each back-to-back pair. */
 const pairRatios: number[] = []
+/** Requests the SDK repeated, per server (reported: a retry costs time in the figures). */
+const sdkRetries = new Map<string, number>()
 let layerDescription = ''
 try {
   // The gateway and the object layer called directly are measured side by side:
@@ -167,6 +169,7 @@ try {
     }
     progress('4 KiB operations: gateway')
     results.set('blobfs gateway', summary(puts.gw, gets.gw, await smallOps(gw)))
+    sdkRetries.set('blobfs', gw.retries())
     progress('4 KiB operations: object layer (direct)')
     await gw.close()
     results.set('object layer (direct)', summary(puts.direct, gets.direct, await smallOps(direct)))
@@ -188,6 +191,7 @@ try {
       gets.push(await getLarge(ref, () => s3rver.cpuUs()))
     }
     results.set('s3rver', summary(puts, gets, await smallOps(ref)))
+    sdkRetries.set('s3rver', ref.retries())
   } finally {
     await ref.close()
   }
@@ -223,6 +227,8 @@ for (const [label, r] of [
   figures[`${label}_get_4k_ttfb_p50_ms`] = round(r.ttfbP50Ms, 2)
   figures[`${label}_get_4k_ttfb_p99_ms`] = round(r.ttfbP99Ms, 2)
 }
+figures.blobfs_sdk_retries = sdkRetries.get('blobfs') ?? 0
+figures.s3rver_sdk_retries = sdkRetries.get('s3rver') ?? 0
 figures.load_avg_1m_start = round(loadStart, 2)
 figures.load_avg_1m_end = round(loadavg()[0]!, 2)
 const getRatio = median(pairRatios)
@@ -243,6 +249,7 @@ printTable(
   ['system', 'reader process (SDK client, or the in-process reader)', 'server process', 'total'],
   ordered.map(([name, r]) => [name, r.getClientCpuMsPerGiB, name === 'object layer (direct)' ? '-' : r.getServerCpuMsPerGiB, r.getClientCpuMsPerGiB + r.getServerCpuMsPerGiB]),
 )
+console.log(`\nrequests the SDK retried: ${figures.blobfs_sdk_retries} against the gateway, ${figures.s3rver_sdk_retries} against s3rver`)
 console.log(`\nload average (1 min): ${loadStart.toFixed(2)} at the start, ${loadavg()[0]!.toFixed(2)} at the end`)
 console.log(
   `\ngateway GET throughput = ${(100 * getRatio).toFixed(1)}% of the object layer's own (median of ${pairRatios.length} back-to-back pairs: ${pairRatios.map((r) => (100 * r).toFixed(1) + '%').join(', ')}; target >= 80%); ` +
