@@ -2,11 +2,14 @@
 //
 // Where the CPU of a large GET goes: the workload of the S3 benchmark's large GET
 // (8 parallel ranged reads of 16 MiB, every byte consumed) through the gateway with
-// @aws-sdk/client-s3, then against the object layer called in process, and for
+// @aws-sdk/client-s3 and with node:http (presigned URLs), then against the object
+// layer called in process, and for
 // each the CPU milliseconds spent per GiB served by the client process, the
-// gateway process, and the direct reader. CPU time is far less sensitive than
-// throughput to other jobs on a shared machine, so this isolates what the gateway
-// path costs. PostgreSQL (the catalog) is not counted in either. Pass
+// gateway process, and the direct reader. CPU time per GiB depends less than
+// throughput on other jobs sharing the machine (it still grows with their load:
+// caches, page faults), so compare rows of one run. PostgreSQL (the catalog) is not counted in either. The last row is a
+// floor: node:http reading the same ranges from a bare node:http server that sends
+// bytes it already holds (serve.ts --target bare). Pass
 // `--server-node-arg --cpu-prof --server-node-arg --cpu-prof-dir=DIR` to profile
 // the gateway process.
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3'
@@ -88,6 +91,7 @@ function rawTarget(server: ServerProcess, sdk: Target): Target {
   return {
     ...sdk,
     name: 'blobfs gateway (node:http)',
+    retries: () => 0,
     async getRange(key, start, end) {
       const url = await getSignedUrl(s3, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: 600 })
       return new Promise((resolveBytes, reject) => {
@@ -129,7 +133,33 @@ try {
 } finally {
   await direct.close()
 }
+// The floor: the same reads with node:http from a bare node:http server (no object layer).
+const floor = await startServer(['--target', 'bare'])
+let floorRounds: Round[]
+try {
+  const agent = new Agent({ keepAlive: true, maxSockets: 64 })
+  const bareTarget: Target = {
+    ...direct,
+    name: 'bare node:http server',
+    createBucket: async () => {},
+    putLarge: async () => {},
+    getRange: (_key, start, end) =>
+      new Promise((resolveBytes, reject) => {
+        get(floor.info.endpoint, { agent, headers: { range: `bytes=${start}-${end}` } }, (res) => {
+          let bytes = 0
+          res.on('data', (piece: Buffer) => (bytes += piece.length))
+          res.on('end', () => resolveBytes(res.statusCode === 206 ? bytes : -1))
+          res.on('error', reject)
+        }).on('error', reject)
+      }),
+  }
+  floorRounds = await rounds_(bareTarget, () => floor.cpuUs())
+  agent.destroy()
+} finally {
+  await floor.stop()
+}
 console.log(`large GET of ${objectBytes / MiB} MiB as ${partBytes / MiB} MiB ranges, ${parallel} in parallel; median of ${rounds}`)
 show('blobfs gateway (SDK)', gateway)
 show('blobfs gateway (node:http)', raw)
 show('object layer (direct)', directRounds)
+show('floor: bare node:http', floorRounds)

@@ -1,10 +1,15 @@
 // A server process for the S3 benchmark, so client and server do not share one
 // event loop: `--target blobfs` runs the gateway over the object layer module given
-// by --object-layer; `--target s3rver` runs s3rver on --dir. Prints one JSON line
+// by --object-layer; `--target s3rver` runs s3rver on --dir; `--target bare` is a
+// floor for HTTP reads (below). Prints one JSON line
 // {endpoint, accessKeyId, secretAccessKey, description} and serves until stdin closes.
+// The gateway logs warnings to stderr (stdout carries only these JSON lines).
 // A line `cpu` on stdin is answered with one JSON line {userUs, systemUs}: this
 // process's CPU time so far (process.cpuUsage), for CPU-per-byte figures.
+import { randomBytes } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { createRequire } from 'node:module'
 import { createInterface } from 'node:readline'
 import { pino } from 'pino'
@@ -18,7 +23,7 @@ const target = args.get('target')
 async function blobfs(): Promise<{ info: object; close: () => Promise<void> }> {
   const module = (await import(args.get('object-layer')!)) as { openObjectLayer(): Promise<BenchObjectLayer> }
   const layer = await module.openObjectLayer()
-  const gateway = createS3Server({ objects: layer.objects, rateLimit: null, logger: pino({ level: 'warn' }) })
+  const gateway = createS3Server({ objects: layer.objects, rateLimit: null, logger: pino({ level: 'warn' }, pino.destination(2)) })
   const { endpoint } = await gateway.listen(0, '127.0.0.1')
   return {
     info: { endpoint, accessKeyId: layer.accessKey.accessKeyId, secretAccessKey: layer.accessKey.secretAccessKey, description: layer.description },
@@ -41,8 +46,38 @@ async function s3rver(): Promise<{ info: object; close: () => Promise<void> }> {
   }
 }
 
-const running = target === 'blobfs' ? await blobfs() : target === 's3rver' ? await s3rver() : null
-if (!running) throw new Error(`--target must be blobfs or s3rver, not ${target}`)
+/**
+ * A floor for HTTP reads (get-cpu.ts): node:http answering any `Range: bytes=A-B`
+ * with B-A+1 bytes written as 2 MiB pieces of one buffer allocated at start, so it
+ * does no object-layer work and allocates nothing per request.
+ */
+async function bare(): Promise<{ info: object; close: () => Promise<void> }> {
+  const piece = randomBytes(2 * 1024 * 1024)
+  const server = createServer((req, res) => {
+    const match = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '')
+    const length = match ? Number(match[2]) - Number(match[1]) + 1 : 0
+    res.writeHead(match ? 206 : 416, { 'content-length': length })
+    let left = length
+    const more = () => {
+      while (left > 0) {
+        const n = Math.min(left, piece.length)
+        left -= n
+        if (!res.write(piece.subarray(0, n))) return void res.once('drain', more)
+      }
+      res.end()
+    }
+    more()
+  })
+  await new Promise<void>((resolveListen) => server.listen(0, '127.0.0.1', resolveListen))
+  const { port } = server.address() as AddressInfo
+  return {
+    info: { endpoint: `http://127.0.0.1:${port}`, accessKeyId: '', secretAccessKey: '', description: 'node:http serving preallocated bytes' },
+    close: () => new Promise((resolveClose) => server.close(() => resolveClose())),
+  }
+}
+
+const running = target === 'blobfs' ? await blobfs() : target === 's3rver' ? await s3rver() : target === 'bare' ? await bare() : null
+if (!running) throw new Error(`--target must be blobfs, s3rver or bare, not ${target}`)
 process.stdout.write(JSON.stringify(running.info) + '\n')
 const commands = createInterface({ input: process.stdin })
 commands.on('line', (line) => {

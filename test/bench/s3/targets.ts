@@ -34,6 +34,8 @@ export interface Target {
   /** Whole-object read; resolves with ms to the first body byte and the bytes read. */
   get(key: string): Promise<{ firstByteMs: number; bytes: number }>
   close(): Promise<void>
+  /** Requests the client had to repeat (the SDK retries transient network errors, as real clients do). */
+  retries(): number
 }
 
 export async function drain(body: AsyncIterable<Uint8Array>, started: number): Promise<{ firstByteMs: number; bytes: number }> {
@@ -61,11 +63,21 @@ export function s3Target(name: string, info: { endpoint: string; accessKeyId: st
     region: 'us-east-1',
     forcePathStyle: true,
     credentials: { accessKeyId: info.accessKeyId, secretAccessKey: info.secretAccessKey },
-    maxAttempts: 1,
+    // The SDK's default retry (3 attempts) stays on, as for any real client: a
+    // keep-alive socket the server closed just as a request went out is retried, not
+    // fatal. Every repeated attempt is counted and reported (retries()).
     requestHandler: { httpAgent: agent } as never,
   })
+  let retried = 0
+  const send = s3.send.bind(s3)
+  s3.send = (async (command: never) => {
+    const out = (await send(command)) as { $metadata: { attempts?: number } }
+    retried += (out.$metadata.attempts ?? 1) - 1
+    return out
+  }) as typeof s3.send
   return {
     name,
+    retries: () => retried,
     async createBucket() {
       await s3.send(new CreateBucketCommand({ Bucket: bucket }))
     },
@@ -131,6 +143,7 @@ export function directTarget(layer: BenchObjectLayer): Target {
       return drain(r.body, started)
     },
     close: () => layer.close(),
+    retries: () => 0,
   }
 }
 
@@ -151,7 +164,10 @@ export async function startServer(args: string[], nodeArgs: string[] = [], cpus?
   const child: ChildProcess = spawn(command[0]!, command.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] })
   const lines = createInterface({ input: child.stdout! })
   const waiting: ((line: string) => void)[] = []
-  lines.on('line', (line) => waiting.shift()?.(line))
+  lines.on('line', (line) => {
+    if (line.startsWith('{')) waiting.shift()?.(line)
+    else process.stderr.write(`server: ${line}\n`)
+  })
   const nextLine = () => new Promise<string>((resolveLine) => waiting.push(resolveLine))
   const line = await new Promise<string>((resolveLine, reject) => {
     void nextLine().then(resolveLine)
