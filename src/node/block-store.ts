@@ -8,8 +8,10 @@
 // Recovery = load the index snapshot, then replay the records after its position.
 // Replay walks headers only; a record is trusted without reading its payload when
 // a later header says the log was fdatasync'ed past it (format.ts), so only the last
-// group commit has its pages read. The first bad header, stale epoch or bad payload
-// ends a block's log.
+// group commit has its pages read. Never-written (zero) space, a stale epoch or a
+// bad payload ends a block's log; a damaged header inside it costs only its record:
+// replay goes on at the next valid record (`resync`), so acknowledged records after
+// it are kept, not overwritten by new appends.
 //
 // Index updates happen only after a group commit's fdatasync, in log order, through
 // the same `apply` the replay uses: what a live node believes and what a restarted
@@ -80,6 +82,8 @@ export interface RecoveryReport {
   replayedRecords: number
   verifiedRecords: number
   cutBlocks: number
+  /** Records lost to a damaged header inside the log, skipped over to the next valid record. */
+  skippedRecords: number
   chunks: number
   epoch: number
 }
@@ -290,6 +294,7 @@ export class BlockStore {
       replayedRecords: replay.replayed,
       verifiedRecords: replay.verified,
       cutBlocks: replay.cut,
+      skippedRecords: replay.skipped,
       chunks: this.index.size,
       epoch: this.epoch,
     }
@@ -369,7 +374,7 @@ export class BlockStore {
     this.observer.corrupt?.(ids)
   }
 
-  private async replay(tail: number[], from: Position, epochFloor: number): Promise<{ replayed: number; verified: number; cut: number }> {
+  private async replay(tail: number[], from: Position, epochFloor: number): Promise<{ replayed: number; verified: number; cut: number; skipped: number }> {
     interface Candidate {
       header: RecordHeader
       headerBytes: number
@@ -379,18 +384,36 @@ export class BlockStore {
     const candidates: Candidate[] = []
     let epoch = epochFloor
     let claim: Position = positionZero
+    let skipped = 0
     for (const number of tail) {
       const block = this.blocks.get(number)!
+      const headers = await HeaderReader.open(block)
       let offsetUnits = number === from.block ? from.offsetUnits : 0
-      for await (const found of scanHeaders(block, offsetUnits)) {
-        const position = { block: number, offsetUnits: found.offsetUnits }
-        const h = found.header
-        if (h.epoch < epoch) break // a stale record of an earlier run, past the end of the log
-        if (comparePositions(h.synced, position) > 0) break // a claim past itself cannot be ours
-        epoch = h.epoch
-        if (comparePositions(h.synced, claim) > 0) claim = h.synced
-        candidates.push({ header: h, headerBytes: found.headerBytes, position, block })
-        offsetUnits = found.offsetUnits + recordUnits(h.lengthBytes)
+      for (;;) {
+        const found = await headers.at(offsetUnits)
+        if (found.state === 'ok') {
+          const position = { block: number, offsetUnits }
+          const h = found.header
+          if (h.epoch < epoch) break // a stale record of an earlier run, past the end of the log
+          if (comparePositions(h.synced, position) > 0) break // a claim past itself cannot be ours
+          epoch = h.epoch
+          if (comparePositions(h.synced, claim) > 0) claim = h.synced
+          candidates.push({ header: h, headerBytes: found.headerBytes, position, block })
+          offsetUnits += recordUnits(h.lengthBytes)
+          continue
+        }
+        // Zeros (the pre-allocated rest of the block) or the end of the file end the log. Anything
+        // else is a header that a torn write or rot damaged: the record it began is lost, but
+        // records after it may be acknowledged ones, so look for the next one.
+        if (found.state === 'end' || found.zero) break
+        const next = await this.resync(headers, block, offsetUnits, epoch)
+        if (next === null) break
+        this.log.error(
+          { block: number, offsetUnits, skippedBytes: (next - offsetUnits) * alignment, reason: found.reason },
+          'damaged record header inside a block log: that record is lost, replay goes on at the next valid record',
+        )
+        skipped++
+        offsetUnits = next
       }
       block.endUnits = offsetUnits
     }
@@ -433,7 +456,36 @@ export class BlockStore {
       this.apply(c.header, c.position)
       replayed++
     }
-    return { replayed, verified, cut }
+    return { replayed, verified, cut, skipped }
+  }
+
+  /**
+   * After a damaged header at `fromUnits`: the position of the next record of this log, or null
+   * when there is none (the damage is the end of the log). The damaged record was at most as long
+   * as the largest record, so the next one starts within that distance. A candidate must have a
+   * valid header of an epoch no older than the records before it (an older one lies past the end
+   * of the log: stop) and not newer than the last run, claim no sync past itself, and — since it
+   * might be bytes inside the damaged record's payload that only look like a header — carry a
+   * payload that passes its page CRCs.
+   */
+  private async resync(headers: HeaderReader, block: Block, fromUnits: number, epoch: number): Promise<number | null> {
+    const lastUnits = Math.min(fromUnits + recordUnits(chunkSizeBytesMax), headers.endUnits - 1)
+    for (let offsetUnits = fromUnits + 1; offsetUnits <= lastUnits; offsetUnits++) {
+      const found = await headers.at(offsetUnits)
+      if (found.state !== 'ok') continue // a record that would run past the end of the file is not one either
+      const h = found.header
+      if (h.epoch < epoch) return null
+      if (h.epoch >= this.epoch || comparePositions(h.synced, { block: block.number, offsetUnits }) > 0) continue
+      const payload = await readFull(block.fh, h.lengthBytes, offsetUnits * alignment + found.headerBytes)
+      if (payload.length !== h.lengthBytes) continue
+      try {
+        verifyPages(payload, 0, h.pageCrcs)
+      } catch {
+        continue
+      }
+      return offsetUnits
+    }
+    return null
   }
 
   // ------------------------------------------------------------ index state
@@ -1027,25 +1079,48 @@ export class BlockStore {
   }
 }
 
-/** Walks the valid headers of a block from `fromUnits`, reading in large windows. */
-async function* scanHeaders(block: Block, fromUnits: number): AsyncGenerator<{ offsetUnits: number; header: RecordHeader; headerBytes: number }> {
-  const { size } = await block.fh.stat()
-  const endBytes = Math.min(size, block.capacityUnits * alignment)
-  let windowAt = -1
-  let window: Buffer = Buffer.alloc(0)
-  let offsetUnits = fromUnits
-  while (offsetUnits * alignment < endBytes) {
+type HeaderAt =
+  | { state: 'ok'; header: RecordHeader; headerBytes: number }
+  /** No valid header here; `zero` when the unit holds only zeros (never-written space). */
+  | { state: 'bad'; zero: boolean; reason: string }
+  /** Past the end of the file, or a record that would run past it. */
+  | { state: 'end' }
+
+const zeroUnit = Buffer.alloc(alignment)
+
+/** Reads the headers of a block at aligned positions, through large windows. */
+class HeaderReader {
+  private windowAt = -1
+  private window: Buffer = Buffer.alloc(0)
+
+  private constructor(
+    private readonly block: Block,
+    private readonly endBytes: number,
+  ) {}
+
+  /** The file's end in whole units: no record starts at or after it. */
+  get endUnits(): number {
+    return Math.floor(this.endBytes / alignment)
+  }
+
+  static async open(block: Block): Promise<HeaderReader> {
+    const { size } = await block.fh.stat()
+    return new HeaderReader(block, Math.min(size, block.capacityUnits * alignment))
+  }
+
+  async at(offsetUnits: number): Promise<HeaderAt> {
     const at = offsetUnits * alignment
-    if (windowAt < 0 || at < windowAt || at + recordHeaderBytesMax > windowAt + window.length) {
-      window = await readFull(block.fh, Math.min(scanWindowBytes, endBytes - at), at)
-      windowAt = at
+    if (at >= this.endBytes) return { state: 'end' }
+    if (this.windowAt < 0 || at < this.windowAt || at + recordHeaderBytesMax > this.windowAt + this.window.length) {
+      this.window = await readFull(this.block.fh, Math.min(scanWindowBytes, this.endBytes - at), at)
+      this.windowAt = at
     }
-    const decoded = decodeHeader(window, at - windowAt)
-    if (!decoded.ok) return
-    const units = recordUnits(decoded.header.lengthBytes)
-    if ((offsetUnits + units) * alignment > endBytes) return // runs past the end of the file
-    yield { offsetUnits, header: decoded.header, headerBytes: decoded.headerBytes }
-    offsetUnits += units
+    const decoded = decodeHeader(this.window, at - this.windowAt)
+    if (!decoded.ok) {
+      const unit = this.window.subarray(at - this.windowAt, at - this.windowAt + alignment)
+      return { state: 'bad', zero: unit.equals(zeroUnit.subarray(0, unit.length)), reason: decoded.reason }
+    }
+    if ((offsetUnits + recordUnits(decoded.header.lengthBytes)) * alignment > this.endBytes) return { state: 'end' } // runs past the end of the file
+    return { state: 'ok', header: decoded.header, headerBytes: decoded.headerBytes }
   }
 }
-

@@ -137,7 +137,8 @@ export type DecodeResult = { ok: true; header: RecordHeader; headerBytes: number
 
 /**
  * Decodes the header at `offset` of `bytes`. Never throws on bad input: recovery
- * treats a bad header as the end of the log, a read treats it as ChunkCorrupt.
+ * treats a bad header as the end of the log or a damaged record to skip, a read
+ * treats it as ChunkCorrupt.
  * When `bytes` holds too little to judge, the reason is 'short'.
  */
 export function decodeHeader(bytes: Buffer, offset = 0): DecodeResult {

@@ -162,8 +162,16 @@ export class RepairWorker implements Worker {
   async step(signal: AbortSignal): Promise<StepResult> {
     const { config, catalog } = this.options
     if (config.concurrency === 0) return { state: 'idle', delayMs: 60_000 }
-    const tasks = await catalog.repairs.claim({ owner: this.options.owner, leaseMs: config.leaseMs, limit: config.concurrency })
-    if (tasks.length === 0) return { state: 'idle', delayMs: config.idleMs }
+    const claimed = await catalog.repairs.claim({ owner: this.options.owner, leaseMs: config.leaseMs, limit: config.concurrency })
+    if (claimed.length === 0) return { state: 'idle', delayMs: config.idleMs }
+    // Never more than `concurrency` at once, whatever the queue handed out: a worker holding many
+    // tasks repairs them all at its one node's rate while its peers idle, and rebuild time stops
+    // falling as nodes are added. Extra tasks go straight back, claimable by any worker.
+    const tasks = claimed.slice(0, config.concurrency)
+    if (claimed.length > tasks.length) {
+      this.options.log.warn({ asked: config.concurrency, got: claimed.length }, 'the repair queue handed out more tasks than asked for; releasing the rest')
+      await Promise.all(claimed.slice(tasks.length).map((task) => catalog.repairs.release(task, { retryAfterMs: 0, error: 'claimed past the worker\'s concurrency; released' }).catch(() => false)))
+    }
     // Judge nodes on a view at least as new as the tasks: a view from before a node's grace ran out
     // would call its chunks healthy and drop the very tasks queued for them.
     await this.options.refreshNodes?.().catch((error: unknown) => this.options.log.warn({ err: error }, 'could not reload the node registry; using the last view'))

@@ -2,8 +2,9 @@ import assert from 'node:assert/strict'
 import { open, readdir, stat, truncate } from 'node:fs/promises'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { checksumTree, pageCrcsToBuffer } from '../../src/codec/checksum.ts'
+import { checksumTree, pageCount, pageCrcsToBuffer } from '../../src/codec/checksum.ts'
 import { BlockStore, type BlockStoreOptions } from '../../src/node/block-store.ts'
+import { encodeHeader, positionZero, recordHeaderBytes } from '../../src/node/format.ts'
 import { chunkBytes, newChunk, quietLog, randomInt, rejectsWithCode, seededRandom, withTempDir } from './helpers.ts'
 
 const KiB = 1024
@@ -280,6 +281,107 @@ test('a stale record of an earlier run lined up after newer records is not repla
       store = await openStore(dir) // now the old tombstone lines up right after y
       assert.ok((await store.read(a.idBytes)).data.equals(a.data), 'a stale tombstone was replayed')
       assert.ok((await store.read(y.idBytes)).data.equals(y.data))
+    } finally {
+      await store.close()
+    }
+  })
+})
+
+/** Flips one byte of the chunk id in the header of the record at `offsetBytes`: its header CRC fails. */
+async function damageHeader(path: string, offsetBytes: number): Promise<void> {
+  const fh = await open(path, 'r+')
+  try {
+    const byte = Buffer.alloc(1)
+    await fh.read(byte, 0, 1, offsetBytes + 10)
+    byte[0] ^= 0x5a
+    await fh.write(byte, 0, 1, offsetBytes + 10)
+  } finally {
+    await fh.close()
+  }
+}
+
+test('a damaged header inside the log costs only its record: acknowledged records after it survive, and later appends do not overwrite them', async () => {
+  await withTempDir(async (dir) => {
+    // 1 MiB blocks of three 300 kB records: damage in a sealed tail block and in the active one.
+    const more = { blockSizeBytes: 1 * MiB }
+    let store = await openStore(dir, more)
+    try {
+      const chunks = Array.from({ length: 12 }, (_, i) => newChunk(300 + i, 300_000))
+      for (const [i, c] of chunks.entries()) {
+        await store.put(c.idBytes, c.data, c.tree)
+        if (i === 1) await store.snapshot() // the damage lies in the tail the start-up replays
+      }
+      const at = (c: (typeof chunks)[number]) => store.location(c.idBytes)!
+      // Two damaged records (a block's first, and the active block's middle), each followed by acknowledged ones.
+      const damaged = [chunks[3]!, chunks[10]!]
+      assert.ok(at(chunks[3]!).block < at(chunks[10]!).block && at(chunks[11]!).block === at(chunks[10]!).block, 'the layout this test means')
+      const lastEnd = at(chunks[11]!).offsetBytes + at(chunks[11]!).recordBytes
+      for (const c of damaged) await damageHeader(at(c).path, at(c).offsetBytes)
+      await store.close({ snapshot: false })
+
+      const opened = await BlockStore.open(options(dir, more))
+      store = opened.store
+      assert.equal(opened.recovery.skippedRecords, 2)
+      for (const c of damaged) await rejectsWithCode(store.read(c.idBytes), 'ChunkNotFound')
+      const intact = chunks.filter((c) => !damaged.includes(c))
+      for (const c of intact) assert.ok((await store.read(c.idBytes)).data.equals(c.data), `chunk ${c.id} after a damaged header survived`)
+
+      const later = Array.from({ length: 4 }, (_, i) => newChunk(350 + i, 100_000))
+      for (const c of later) await store.put(c.idBytes, c.data, c.tree)
+      const first = store.location(later[0]!.idBytes)!
+      assert.ok(first.block > at(chunks[11]!).block || first.offsetBytes >= lastEnd, 'new appends go after the last record, not over it')
+      await store.close({ snapshot: false })
+
+      store = await openStore(dir, more) // replays the same damaged tail again, then the new records
+      for (const c of [...intact, ...later]) assert.ok((await store.read(c.idBytes)).data.equals(c.data), `chunk ${c.id} survived a second restart`)
+      for (const c of damaged) await rejectsWithCode(store.read(c.idBytes), 'ChunkNotFound')
+    } finally {
+      await store.close()
+    }
+  })
+})
+
+test('resync after a damaged header skips a header-like run of bytes inside the lost payload whose pages do not check out', async () => {
+  await withTempDir(async (dir) => {
+    let store = await openStore(dir)
+    try {
+      const before = newChunk(400, 50_000)
+      await store.put(before.idBytes, before.data, before.tree)
+      // x's payload holds, where the next 4 KiB boundary falls, a well-formed header of this run
+      // (valid CRC, current epoch, no claim past itself) followed by bytes that are not its payload.
+      const xLength = 200_000
+      const payloadAt = recordHeaderBytes(pageCount(xLength, page))
+      const fakeData = chunkBytes(401, 10_000)
+      const fake = newChunk(401, 10_000)
+      const fakeTree = checksumTree(fakeData)
+      const fakeHeader = encodeHeader({
+        kind: 'put',
+        chunkId: fake.idBytes,
+        lengthBytes: fakeData.length,
+        pageCrcs: fakeTree.pageCrcs,
+        root: fakeTree.root,
+        epoch: store.stats().epoch,
+        createdMs: Date.now(),
+        synced: positionZero,
+        origin: null,
+      })
+      const xData = chunkBytes(402, xLength)
+      fakeHeader.copy(xData, 4096 - payloadAt)
+      const x = { ...newChunk(402, 1), data: xData, tree: checksumTree(xData) }
+      await store.put(x.idBytes, x.data, x.tree)
+      const after = newChunk(403, 70_000)
+      await store.put(after.idBytes, after.data, after.tree)
+      const xAt = store.location(x.idBytes)!
+      await store.close({ snapshot: false })
+      await damageHeader(xAt.path, xAt.offsetBytes)
+
+      const opened = await BlockStore.open(options(dir))
+      store = opened.store
+      assert.equal(opened.recovery.skippedRecords, 1)
+      await rejectsWithCode(store.read(fake.idBytes), 'ChunkNotFound') // not taken for a record
+      await rejectsWithCode(store.read(x.idBytes), 'ChunkNotFound')
+      assert.ok((await store.read(before.idBytes)).data.equals(before.data))
+      assert.ok((await store.read(after.idBytes)).data.equals(after.data), 'the record after the damaged one survived')
     } finally {
       await store.close()
     }

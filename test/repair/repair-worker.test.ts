@@ -233,6 +233,41 @@ forEachBackend((backend) => {
     assert.ok((await h.read('drain')).equals(data))
   })
 
+  test('a worker repairs at most `concurrency` stripes at once even when the queue hands it more; the rest go back at once', async () => {
+    const catalog = await backend.freshCatalog()
+    const h = await repairHarness(catalog, 13, 4)
+    await h.put('greedy', randomBytes(10 * stripeSizeBytes))
+    h.lose(0)
+    await catalog.repairs.enqueueNode(nodeId(0), { limit: 100 })
+    const queued = Number((await catalog.repairs.stats()).ready)
+    assert.ok(queued >= 6, `enough stripes (${queued})`)
+    let handedOut = 0
+    const repairs = Object.assign(Object.create(catalog.repairs) as typeof catalog.repairs, {
+      claim: async (options: Parameters<typeof catalog.repairs.claim>[0]) => {
+        const tasks = await catalog.repairs.claim({ ...options, limit: options.limit * 5 }) // a queue that over-delivers
+        handedOut += tasks.length
+        return tasks
+      },
+    })
+    const worker = new RepairWorker({
+      catalog: { repairs, chunks: catalog.chunks },
+      store: h.store,
+      nodes: () => h.views,
+      candidates: () => candidatesOf(h.views),
+      owner: 'greedy',
+      config: repairConfig({ concurrency: 2, rateBytesPerSec: 1e12, idleMs: 5, retryMsMin: 1, retryMsMax: 5, downTimeoutMs: 1000, repairGraceMs: 1000 }),
+      log: silent,
+    })
+    assert.equal((await worker.step(new AbortController().signal)).state, 'busy')
+    assert.ok(handedOut > 2, `the queue handed out ${handedOut}`)
+    assert.equal(worker.status().tasksRepaired, 2, 'two stripes repaired in the step')
+    assert.deepEqual(await catalog.repairs.stats(), { ready: queued - 2, leased: 0, delayed: 0 }, 'the others are back in the queue, claimable now')
+    await drain(worker, catalog)
+    assert.equal(worker.status().tasksRepaired, queued)
+    for (const stripe of await h.stripes('greedy')) assert.ok(stripe.chunks.every((c) => c.nodeId !== nodeId(0)))
+    await assertChunksIntact(h, 'greedy')
+  })
+
   test('the rate cap bounds each node\'s repair traffic at every moment, all its tasks together', async () => {
     // Two workers (two nodes), each with its own cap and 4 stripes at once, repair one lost node
     // together. Each chunk read or written is logged with the time it left its worker: at every
