@@ -60,11 +60,14 @@ export interface Cluster {
 
 export async function openCluster(catalogUrl: string, overrides: Partial<ObjectStoreConfig> = {}, catalogOptions: CatalogOptions = {}): Promise<Cluster> {
   const log = logger('cluster')
+  const shape = objectStoreConfig(overrides)
   const catalog = await openCatalog(catalogUrl, catalogOptions)
   const membership = new Membership({
     load: async () => (await catalog.nodes.list()).map((n) => ({ ...n })),
     refreshIntervalMs: membershipRefreshMsDefault,
     heartbeatStaleMs: heartbeatStaleMsDefault,
+    // A stripe is written on every UP node rather than refused when the catalog stalled.
+    placementNodesWanted: shape.dataShards + shape.parityShards,
     onError: (error) => log.warn({ err: error }, 'refreshing the node registry failed; using the last view'),
   })
   try {

@@ -22,8 +22,14 @@ export interface NodeView {
 export interface MembershipOptions {
   load: () => Promise<NodeView[]>
   refreshIntervalMs: number
-  /** A node whose heartbeat is older is not offered for placement, even before it is marked DOWN. */
+  /** A node whose heartbeat is older is not offered for placement, even before it is marked DOWN (but see placementNodesWanted). */
   heartbeatStaleMs: number
+  /**
+   * Nodes a stripe needs (k+m). When fewer UP nodes than this have a fresh
+   * heartbeat, the UP nodes with older ones are offered too: see candidates().
+   * Unset: never (only fresh nodes are offered).
+   */
+  placementNodesWanted?: number
   onError?: (error: unknown) => void
 }
 
@@ -58,14 +64,20 @@ export class Membership {
     return this.refreshing
   }
 
-  /** Placement candidates: nodes that are UP, weighted by free space. */
+  /**
+   * Placement candidates: nodes that are UP with a recent heartbeat, weighted by
+   * free space. When those are fewer than a stripe needs (placementNodesWanted),
+   * every UP node: a catalog
+   * that stalls (a long commit in the single-threaded embedded catalog, a loaded
+   * machine) makes all heartbeats look old at once, and a node is only known to be
+   * gone once the failure detector marks it DOWN. A write to a node that really is
+   * gone fails over to an alternate; refusing the write would be worse.
+   */
   candidates(): NodeCandidate[] {
-    const out: NodeCandidate[] = []
-    for (const node of this.nodes.values()) {
-      if (node.state !== 'UP' || node.heartbeatAgeMs > this.options.heartbeatStaleMs) continue
-      out.push({ id: node.id, rack: node.rack, freeBytes: Math.max(0, node.capacityBytes - node.usedBytes) })
-    }
-    return out
+    const up = [...this.nodes.values()].filter((node) => node.state === 'UP')
+    const fresh = up.filter((node) => node.heartbeatAgeMs <= this.options.heartbeatStaleMs)
+    const wanted = this.options.placementNodesWanted ?? 0
+    return (fresh.length >= wanted ? fresh : up).map((node) => ({ id: node.id, rack: node.rack, freeBytes: Math.max(0, node.capacityBytes - node.usedBytes) }))
   }
 
   all(): NodeView[] {

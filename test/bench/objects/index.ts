@@ -11,7 +11,10 @@
 //     (object layer + HTTP client), of `blobfs up` (the embedded catalog) and of
 //     the 12 nodes, and the nodes' summed fdatasync time (their /metrics); the
 //     catalog commit timed on its own. CPU seconds hold on a shared machine where
-//     wall time does not.
+//     wall time does not. The idle cluster is watched first: its own background
+//     CPU rate (heartbeats, queue polls) runs during a PUT too, and the nodes' CPU
+//     beyond it is reported beside the raw figure. Every catalog lookup of the
+//     time-to-first-byte GETs is timed, so the catalog's share of it shows.
 // npm run bench -- objects [--quick] [--json]
 import { execFileSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
@@ -40,6 +43,8 @@ const reps = options.quick ? 1 : 3
 const ttfbSamples = options.quick ? 50 : 200
 const smallOps = options.quick ? 500 : 3000
 const clients = 32
+/** Seconds the idle cluster is watched before the big runs: its background CPU rate. */
+const backgroundWindowS = options.quick ? 5 : 15
 const pattern = randomBytes(64 * MiB)
 
 function* body(sizeBytes: number, pieceBytes = 1 * MiB): Generator<Buffer> {
@@ -146,6 +151,19 @@ async function costsOf(up: UpCluster, fn: () => Promise<void>): Promise<Costs> {
   }
 }
 
+/**
+ * CPU seconds per second the idle cluster spends on its own (heartbeats, registry
+ * refreshes, repair and GC queue polls of 12 nodes, and the catalog answering them):
+ * it runs during a PUT too, so a PUT's CPU per GiB includes it times the wall time.
+ */
+async function backgroundRate(up: UpCluster): Promise<{ nodesCpuSPerS: number; catalogCpuSPerS: number }> {
+  const before = await snapshot(up)
+  await new Promise((resolve) => setTimeout(resolve, backgroundWindowS * 1000))
+  const after = await snapshot(up)
+  const wallS = after.wallS - before.wallS
+  return { nodesCpuSPerS: (after.nodesCpuS - before.nodesCpuS) / wallS, catalogCpuSPerS: (after.catalogCpuS - before.catalogCpuS) / wallS }
+}
+
 /** `reps` PUTs (then GETs) of the big object: median MB/s, and costs per GiB over all of them. */
 async function bigRuns(up: UpCluster, bucket: string): Promise<{ put: number; get: number; putCosts: Costs; getCosts: Costs }> {
   const { objects } = up.cluster
@@ -185,10 +203,11 @@ async function bigRuns(up: UpCluster, bucket: string): Promise<{ put: number; ge
   return { put: median(puts), get: median(gets), putCosts: scale(putCosts), getCosts: scale(getCosts) }
 }
 
-async function ttfb(objects: ObjectLayer, bucket: string, sizeBytes: number): Promise<{ p50: number; p99: number }> {
+async function ttfb(objects: ObjectLayer, bucket: string, sizeBytes: number, lookups: number[]): Promise<{ p50: number; p99: number; lookupP50: number; lookupP99: number }> {
   const keys = Array.from({ length: 20 }, (_, i) => `ttfb-${sizeBytes}-${i}`)
   for (const key of keys) await objects.putObject(bucket, key, Readable.from(body(sizeBytes)))
   const samples: number[] = []
+  lookups.splice(0)
   for (let i = 0; i < ttfbSamples; i++) {
     const started = performance.now()
     const read = await objects.getObject(bucket, keys[i % keys.length]!)
@@ -202,7 +221,7 @@ async function ttfb(objects: ObjectLayer, bucket: string, sizeBytes: number): Pr
     for (let next = await chunks.next(); !next.done; next = await chunks.next()) bytes += (next.value as Buffer).length
     if (bytes !== sizeBytes) throw new Error(`GET returned ${bytes} of ${sizeBytes} bytes`)
   }
-  return { p50: percentile(samples, 50), p99: percentile(samples, 99) }
+  return { p50: percentile(samples, 50), p99: percentile(samples, 99), lookupP50: percentile(lookups, 50), lookupP99: percentile(lookups, 99) }
 }
 
 async function smallOpsPerSecond(objects: ObjectLayer, bucket: string): Promise<{ puts: number; gets: number }> {
@@ -319,6 +338,22 @@ async function withUp<T>(root: string, name: string, args: string[], run: (up: U
   }
 }
 
+/** Times every catalog lookup made through `cluster` (the first step of a GET). */
+function timeLookups(cluster: Cluster): number[] {
+  const samples: number[] = []
+  const objects = cluster.catalog.objects
+  const lookup = objects.lookup.bind(objects)
+  objects.lookup = async (...args: Parameters<typeof lookup>) => {
+    const started = performance.now()
+    try {
+      return await lookup(...args)
+    } finally {
+      samples.push(performance.now() - started)
+    }
+  }
+  return samples
+}
+
 /** Times every catalog commit made through `cluster` (the last step of a PUT). */
 function timeCommits(cluster: Cluster): number[] {
   const samples: number[] = []
@@ -339,6 +374,7 @@ async function main(): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), 'blobfs-bench-objects-'))
   try {
     const figures: Figures = {}
+    figures.load_average_1m_at_start = loadavg()[0]!
     const ddBefore = ddMbps(root)
     const cpu = await cpuCosts()
     for (const [name, cost] of Object.entries(cpu)) {
@@ -350,37 +386,50 @@ async function main(): Promise<void> {
     figures.get_memory_nodes_mbps = memory.get
     figures.put_memory_nodes_cpu_s_per_gib = memory.putCpuSPerGiB
     figures.get_memory_nodes_cpu_s_per_gib = memory.getCpuSPerGiB
-    const record = (prefix: string, costs: Costs) => {
+    const record = (prefix: string, costs: Costs, background: { nodesCpuSPerS: number }) => {
       figures[`${prefix}_wall_s_per_gib`] = costs.wallS
       figures[`${prefix}_client_cpu_s_per_gib`] = costs.clientCpuS
       figures[`${prefix}_catalog_cpu_s_per_gib`] = costs.catalogCpuS
       figures[`${prefix}_nodes_cpu_s_per_gib`] = costs.nodesCpuS
+      // What the nodes spent beyond their idle background over the same wall time.
+      figures[`${prefix}_nodes_net_cpu_s_per_gib`] = costs.nodesCpuS - background.nodesCpuSPerS * costs.wallS
       figures[`${prefix}_fsync_s_per_gib`] = costs.fsyncS
     }
     await withUp(root, 'nosync', ['--sync', 'none'], async (up) => {
       await up.cluster.objects.createBucket('bench', 'bench')
+      const background = await backgroundRate(up)
+      figures.background_sync_none_nodes_cpu_s_per_s = background.nodesCpuSPerS
+      figures.background_sync_none_catalog_cpu_s_per_s = background.catalogCpuSPerS
       const runs = await bigRuns(up, 'bench')
       figures.put_nodes_sync_none_mbps = runs.put
       figures.get_nodes_sync_none_mbps = runs.get
-      record('put_sync_none', runs.putCosts)
-      record('get_sync_none', runs.getCosts)
+      record('put_sync_none', runs.putCosts, background)
+      record('get_sync_none', runs.getCosts, background)
     })
     await withUp(root, 'cluster', [], async (up) => {
       const { objects } = up.cluster
       await objects.createBucket('bench', 'bench')
       const commits = timeCommits(up.cluster)
+      const lookups = timeLookups(up.cluster)
+      const background = await backgroundRate(up)
+      figures.background_nodes_cpu_s_per_s = background.nodesCpuSPerS
+      figures.background_catalog_cpu_s_per_s = background.catalogCpuSPerS
       const runs = await bigRuns(up, 'bench')
       figures.put_1gib_mbps = runs.put
       figures.get_1gib_mbps = runs.get
-      record('put', runs.putCosts)
-      record('get', runs.getCosts)
+      record('put', runs.putCosts, background)
+      record('get', runs.getCosts, background)
       figures.catalog_commit_1gib_ms = median(commits.splice(0))
-      const small = await ttfb(objects, 'bench', 4096)
+      const small = await ttfb(objects, 'bench', 4096, lookups)
       figures.ttfb_4kib_p50_ms = small.p50
       figures.ttfb_4kib_p99_ms = small.p99
-      const medium = await ttfb(objects, 'bench', MiB)
+      figures.ttfb_4kib_catalog_lookup_p50_ms = small.lookupP50
+      figures.ttfb_4kib_catalog_lookup_p99_ms = small.lookupP99
+      const medium = await ttfb(objects, 'bench', MiB, lookups)
       figures.ttfb_1mib_p50_ms = medium.p50
       figures.ttfb_1mib_p99_ms = medium.p99
+      figures.ttfb_1mib_catalog_lookup_p50_ms = medium.lookupP50
+      figures.ttfb_1mib_catalog_lookup_p99_ms = medium.lookupP99
       commits.splice(0)
       const ops = await smallOpsPerSecond(objects, 'bench')
       figures.catalog_commit_4kib_p50_ms = percentile(commits, 50)
@@ -405,7 +454,9 @@ async function main(): Promise<void> {
       ['PUT ceiling: dd / 1.5 (blobfs writes 8 data + 4 parity chunks)', f('put_ceiling_mbps')],
       ['PUT / ceiling', f('put_vs_ceiling_ratio')],
       ['4 KiB GET time to first byte p50 / p99 (ms)', `${formatNumber(f('ttfb_4kib_p50_ms'))} / ${formatNumber(f('ttfb_4kib_p99_ms'))}`],
+      ['  of which the catalog lookup, p50 / p99 (ms)', `${formatNumber(f('ttfb_4kib_catalog_lookup_p50_ms'))} / ${formatNumber(f('ttfb_4kib_catalog_lookup_p99_ms'))}`],
       ['1 MiB GET time to first byte p50 / p99 (ms)', `${formatNumber(f('ttfb_1mib_p50_ms'))} / ${formatNumber(f('ttfb_1mib_p99_ms'))}`],
+      ['  of which the catalog lookup, p50 / p99 (ms)', `${formatNumber(f('ttfb_1mib_catalog_lookup_p50_ms'))} / ${formatNumber(f('ttfb_1mib_catalog_lookup_p99_ms'))}`],
       [`4 KiB PUTs/s, ${clients} clients (inline in the catalog)`, f('put_4kib_ops')],
       [`4 KiB GETs/s, ${clients} clients`, f('get_4kib_ops')],
     ])
@@ -418,13 +469,17 @@ async function main(): Promise<void> {
       ['GET over in-memory nodes', f('get_memory_nodes_mbps'), f('get_memory_nodes_cpu_s_per_gib')],
     ])
     const row = (label: string, prefix: string, rate: string) => [
-      label, f(rate), f(`${prefix}_wall_s_per_gib`), f(`${prefix}_client_cpu_s_per_gib`), f(`${prefix}_catalog_cpu_s_per_gib`), f(`${prefix}_nodes_cpu_s_per_gib`), f(`${prefix}_fsync_s_per_gib`),
+      label, f(rate), f(`${prefix}_wall_s_per_gib`), f(`${prefix}_client_cpu_s_per_gib`), f(`${prefix}_catalog_cpu_s_per_gib`), f(`${prefix}_nodes_cpu_s_per_gib`), f(`${prefix}_nodes_net_cpu_s_per_gib`), f(`${prefix}_fsync_s_per_gib`),
     ]
-    printTable('Where the time goes on node processes (per GiB of object data)', ['path', 'MB/s', 'wall s', 'client CPU s', 'catalog CPU s', '12 nodes CPU s', 'fsync s (sum)'], [
+    printTable('Where the time goes on node processes (per GiB of object data)', ['path', 'MB/s', 'wall s', 'client CPU s', 'catalog CPU s', '12 nodes CPU s', 'of it beyond their idle background', 'fsync s (sum)'], [
       row('PUT, nodes --sync none', 'put_sync_none', 'put_nodes_sync_none_mbps'),
       row('PUT, nodes fdatasync (the real path)', 'put', 'put_1gib_mbps'),
       row('GET, nodes --sync none', 'get_sync_none', 'get_nodes_sync_none_mbps'),
       row('GET, nodes fdatasync', 'get', 'get_1gib_mbps'),
+    ])
+    printTable(`The idle cluster's own work, watched for ${backgroundWindowS} s before the big runs`, ['cluster', '12 nodes CPU s per s', 'catalog CPU s per s'], [
+      ['nodes --sync none', f('background_sync_none_nodes_cpu_s_per_s'), f('background_sync_none_catalog_cpu_s_per_s')],
+      ['nodes fdatasync', f('background_nodes_cpu_s_per_s'), f('background_catalog_cpu_s_per_s')],
     ])
     printTable('Catalog', ['measure', 'ms'], [
       ['commit of the big object (64 stripes x 12 chunk rows per GiB), median', f('catalog_commit_1gib_ms')],
