@@ -40,7 +40,7 @@ export interface TestClusterOptions {
   prepareDataDir?: (index: number, dir: string) => void
   /** Called for each node's data directory once every node has stopped (undo prepareDataDir); errors are ignored. */
   cleanupDataDir?: (index: number, dir: string) => void
-  /** How long one node may take to start (default 60 s; benchmarks on a busy machine need more). */
+  /** How long one node may take to start (default 120 s). */
   startTimeoutMs?: number
 }
 
@@ -56,7 +56,9 @@ export interface TestCluster {
   stop(): Promise<void>
 }
 
-const nodeStartTimeoutMs = 60_000
+// Generous: a node process loads its TypeScript through tsx, and a dozen starting at once on a
+// busy 2-core machine have taken over a minute before their first log line.
+const nodeStartTimeoutMs = 120_000
 const live = new Set<ChildProcess>()
 process.once('exit', () => {
   for (const child of live) child.kill('SIGKILL')
