@@ -7,9 +7,10 @@
 // takes the task with a new token, so the dead worker's late complete() finds its
 // token gone and does nothing. Extending pushes available_at forward; releasing
 // after a failure clears the lease and sets available_at to now() + a backoff.
-// Claims run SERIALIZABLE and lock the rows they take (SELECT ... FOR UPDATE), so
-// two claimers never hold the same task: the loser of a race retries on 40001 and
-// picks other rows. All times are the database's clock.
+// Claims run SERIALIZABLE and lock the rows they take (SELECT ... FOR UPDATE SKIP
+// LOCKED, picked once in a materialized CTE), so two claimers never hold the same
+// task and one never takes more than it asked for: the loser of a race retries on
+// 40001 and picks other rows. All times are the database's clock.
 //
 // A repair task is keyed by its stripe, so a stripe is never queued twice: a new
 // report for a queued stripe bumps its `generation`, and completing a task whose
