@@ -7,9 +7,10 @@
 // takes the task with a new token, so the dead worker's late complete() finds its
 // token gone and does nothing. Extending pushes available_at forward; releasing
 // after a failure clears the lease and sets available_at to now() + a backoff.
-// Claims run SERIALIZABLE and lock the rows they take (SELECT ... FOR UPDATE), so
-// two claimers never hold the same task: the loser of a race retries on 40001 and
-// picks other rows. All times are the database's clock.
+// Claims run SERIALIZABLE and lock the rows they take (SELECT ... FOR UPDATE SKIP
+// LOCKED, picked once in a materialized CTE), so two claimers never hold the same
+// task and one never takes more than it asked for: the loser of a race retries on
+// 40001 and picks other rows. All times are the database's clock.
 //
 // A repair task is keyed by its stripe, so a stripe is never queued twice: a new
 // report for a queued stripe bumps its `generation`, and completing a task whose
@@ -217,15 +218,23 @@ export class RepairQueue {
     return rows.length
   }
 
-  /** Takes up to `limit` claimable tasks under a lease of `leaseMs`, oldest first. */
+  /**
+   * Takes up to `limit` claimable tasks under a lease of `leaseMs`, oldest first. The
+   * rows are picked once, in a materialized CTE: as `WHERE ... IN (SELECT ... LIMIT n
+   * FOR UPDATE)`, a planner that estimates the table empty (analyzed after the queue
+   * drained) picks a nested loop that re-runs the subquery per row, each run skipping
+   * the rows this statement already took — and one claim of 2 took every task.
+   * SKIP LOCKED: concurrent claimers take other rows instead of waiting.
+   */
   async claim(options: ClaimOptions): Promise<RepairTask[]> {
     const { owner, leaseMs, limit } = checkClaim(options)
     const rows = await this.db.tx(
-      (q) => q`UPDATE repair_tasks SET lease_owner = ${owner}, lease_token = gen_random_uuid(), attempts = attempts + 1,
-          available_at = now() + CAST(${leaseMs} AS FLOAT8) * INTERVAL '1 millisecond'
-        WHERE (object_id, part_index, stripe_index) IN (
+      (q) => q`WITH picked AS MATERIALIZED (
           SELECT object_id, part_index, stripe_index FROM repair_tasks WHERE available_at <= now()
-          ORDER BY available_at LIMIT ${limit} FOR UPDATE)
+          ORDER BY available_at LIMIT ${limit} FOR UPDATE SKIP LOCKED)
+        UPDATE repair_tasks SET lease_owner = ${owner}, lease_token = gen_random_uuid(), attempts = attempts + 1,
+          available_at = now() + CAST(${leaseMs} AS FLOAT8) * INTERVAL '1 millisecond'
+        WHERE (object_id, part_index, stripe_index) IN (SELECT object_id, part_index, stripe_index FROM picked)
         RETURNING ${q.unsafe(repairColumns)}`,
     )
     return rows.map(repairFromRow).sort((a, b) => a.enqueuedAt.getTime() - b.enqueuedAt.getTime())
@@ -333,12 +342,13 @@ export class DeletionQueue {
     const { owner, leaseMs, limit } = checkClaim(options)
     const node = options.nodeId === undefined ? undefined : checkName(options.nodeId, 'node id', 64)
     const rows = await this.db.tx(
-      (q) => q`UPDATE chunk_deletions SET lease_owner = ${owner}, lease_token = gen_random_uuid(), attempts = attempts + 1,
-          available_at = now() + CAST(${leaseMs} AS FLOAT8) * INTERVAL '1 millisecond'
-        WHERE (storage_node_id, chunk_id) IN (
+      (q) => q`WITH picked AS MATERIALIZED (
           SELECT storage_node_id, chunk_id FROM chunk_deletions
           WHERE available_at <= now() ${node !== undefined ? q`AND storage_node_id = ${node}` : q``}
-          ORDER BY available_at LIMIT ${limit} FOR UPDATE)
+          ORDER BY available_at LIMIT ${limit} FOR UPDATE SKIP LOCKED)
+        UPDATE chunk_deletions SET lease_owner = ${owner}, lease_token = gen_random_uuid(), attempts = attempts + 1,
+          available_at = now() + CAST(${leaseMs} AS FLOAT8) * INTERVAL '1 millisecond'
+        WHERE (storage_node_id, chunk_id) IN (SELECT storage_node_id, chunk_id FROM picked)
         RETURNING ${q.unsafe(deletionColumns)}`,
     )
     return rows.map(deletionFromRow)

@@ -29,6 +29,7 @@ forEachBackend((backend) => {
           for (;;) {
             const claimed = await worker.repairs.claim({ owner: `worker-${w}`, leaseMs: 600_000, limit: 3 })
             if (claimed.length === 0) return
+            assert.ok(claimed.length <= 3, `worker-${w} asked for 3 tasks and got ${claimed.length}`)
             for (const task of claimed) {
               const key = stripeKey(task)
               assert.ok(!held.has(key), `${key} claimed by ${held.get(key)} and worker-${w}`)
@@ -44,6 +45,30 @@ forEachBackend((backend) => {
     } finally {
       await Promise.all(workers.map((w) => w.close()))
     }
+  })
+
+  test('a claim takes at most `limit` tasks, also when the planner thinks the queue is empty (analyzed after it drained)', async () => {
+    const catalog = await backend.freshCatalog()
+    const stripes = (n: number) => Array.from({ length: n }, (_, i) => ({ objectId: randomUUID(), partNumber: 1, stripeIndex: i, reason: 'NODE_DOWN' as const }))
+    const chunks = (n: number) => Array.from({ length: n }, () => ({ nodeId: 'node-a', chunkId: randomUUID() }))
+    // A round of work drains both queues; statistics then say they are empty.
+    await catalog.repairs.enqueue(stripes(72))
+    await catalog.deletions.enqueue(chunks(72), { delayMs: 0 })
+    for (let t = await catalog.repairs.claim({ owner: 'a', leaseMs: 60_000, limit: 100 }); t.length > 0; t = await catalog.repairs.claim({ owner: 'a', leaseMs: 60_000, limit: 100 })) {
+      for (const task of t) assert.equal(await catalog.repairs.complete(task), 'done')
+    }
+    for (let t = await catalog.deletions.claim({ owner: 'a', leaseMs: 60_000, limit: 100 }); t.length > 0; t = await catalog.deletions.claim({ owner: 'a', leaseMs: 60_000, limit: 100 })) {
+      for (const task of t) await catalog.deletions.complete(task)
+    }
+    await catalog.db.sql`ANALYZE repair_tasks`
+    await catalog.db.sql`ANALYZE chunk_deletions`
+    // The next failure queues 40 stripes and 40 deletions: a worker asking for 2 gets 2.
+    await catalog.repairs.enqueue(stripes(40))
+    await catalog.deletions.enqueue(chunks(40), { delayMs: 0 })
+    assert.equal((await catalog.repairs.claim({ owner: 'b', leaseMs: 60_000, limit: 2 })).length, 2)
+    assert.deepEqual(await catalog.repairs.stats(), { ready: 38, leased: 2, delayed: 0 })
+    assert.equal((await catalog.deletions.claim({ owner: 'b', leaseMs: 60_000, limit: 2, nodeId: 'node-a' })).length, 2)
+    assert.equal((await catalog.deletions.claim({ owner: 'b', leaseMs: 60_000, limit: 3 })).length, 3)
   })
 
   test('an expired lease is claimed again; the old holder can neither extend nor complete it', async () => {
