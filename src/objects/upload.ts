@@ -68,7 +68,8 @@ export async function uploadBody(context: UploadContext, body: Body, expect: Upl
     throw new BlobfsError('EntityTooLarge', `${expect.lengthBytes} bytes is over the ${context.sizeBytesMax}-byte limit`)
   }
   const md5 = createHash('md5')
-  const extra = expect.checksum ? new ChecksumAccumulator(expect.checksum.algorithm) : null
+  // A declared CRC32C is the object's own CRC32C, computed below anyway: not twice.
+  const extra = expect.checksum && expect.checksum.algorithm !== 'crc32c' ? new ChecksumAccumulator(expect.checksum.algorithm) : null
   let crc = 0
   let sizeBytes = 0
   const stripes: UploadedStripe[] = []
@@ -170,7 +171,7 @@ export async function uploadBody(context: UploadContext, body: Body, expect: Upl
     }
     const digest = md5.digest()
     if (expect.md5 && !digest.equals(expect.md5)) throw new BlobfsError('BadDigest', 'Content-MD5 does not match the body')
-    const checksum = extra ? extra.verify(expect.checksum!) : null
+    const checksum = !expect.checksum ? null : extra ? extra.verify(expect.checksum) : verifyCrc32c(crc, expect.checksum)
 
     if (stripes.length + inFlight.length === 0 && sizeBytes <= context.inlineSizeBytesMax) {
       return { sizeBytes, md5: digest, crc32c: crc >>> 0, checksum, inline: Buffer.from(buffer.subarray(0, filled)), stripes: [] }
@@ -191,6 +192,21 @@ export async function discardStripes(store: ChunkStore, stripes: readonly Writte
   await Promise.allSettled(stripes.flatMap((s) => s.chunks.map((c) => store.delete(c.nodeId, c.chunkId))))
 }
 
+/** A CRC32C as S3 writes it: 4 big-endian bytes, base64. */
+function crcBase64(crc: number): string {
+  const out = Buffer.alloc(4)
+  out.writeUInt32BE(crc >>> 0)
+  return out.toString('base64')
+}
+
+function verifyCrc32c(crc: number, expected: ClientChecksum): ClientChecksum {
+  const actual = crcBase64(crc)
+  if (actual !== expected.value) {
+    throw new BlobfsError('BadDigest', `x-amz-checksum-crc32c does not match the body (expected ${expected.value}, computed ${actual})`)
+  }
+  return { algorithm: 'crc32c', value: actual }
+}
+
 class ChecksumAccumulator {
   private hash: Hash | null = null
   private crc = 0
@@ -206,14 +222,7 @@ class ChecksumAccumulator {
   }
 
   verify(expected: ClientChecksum): ClientChecksum {
-    let actual: string
-    if (this.hash) {
-      actual = this.hash.digest('base64')
-    } else {
-      const out = Buffer.alloc(4)
-      out.writeUInt32BE(this.crc >>> 0)
-      actual = out.toString('base64')
-    }
+    const actual = this.hash ? this.hash.digest('base64') : crcBase64(this.crc)
     if (actual !== expected.value) {
       throw new BlobfsError('BadDigest', `x-amz-checksum-${this.algorithm} does not match the body (expected ${expected.value}, computed ${actual})`)
     }
