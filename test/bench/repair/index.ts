@@ -34,6 +34,7 @@
 // node's Scrubber at the default cap (32 MiB/s) and with no cap.
 //
 // npm run bench -- repair [--quick] [--json] [--victim-mib=N] [--repair-rate=MiBps]
+// (docs/benchmarks.md, "Durability (issue 8)", has the last run and how to read it)
 import assert from 'node:assert/strict'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
@@ -275,7 +276,7 @@ for (const r of rounds) {
   figures[`${key}_node_share_max`] = r.nodeShareMax
   figures[`${key}_chunks_written`] = r.chunksWritten
   if (expected !== null) figures[`${key}_rebuild_mb_s_of_caps`] = rate / expected
-  rows.push([r.label, r.peers, `${r.chunks} / ${r.chunksWritten}`, r.lostBytes / MiB, r.detectS, r.rebuildS, (r.rebuildS / (r.lostBytes / GiB)), rate, expected ?? '—', expected === null ? '—' : `${((rate / expected) * 100).toFixed(0)} %`, r.nodeTrafficMaxMiBps, `${(r.nodeShareMin * 100).toFixed(1)}-${(r.nodeShareMax * 100).toFixed(1)} %`])
+  rows.push([r.label, String(r.peers), `${r.chunks} / ${r.chunksWritten}`, r.lostBytes / MiB, r.detectS, r.rebuildS, (r.rebuildS / (r.lostBytes / GiB)), rate, expected ?? '—', expected === null ? '—' : `${((rate / expected) * 100).toFixed(0)} %`, r.nodeTrafficMaxMiBps, `${(r.nodeShareMin * 100).toFixed(1)}-${(r.nodeShareMax * 100).toFixed(1)} %`])
 }
 const capped = rounds.filter((r) => r.capMiBps !== null)
 const perGib = capped.map((r) => r.rebuildS / (r.lostBytes / GiB))
