@@ -166,6 +166,12 @@ try {
         gets[which].push(which === 'gw' ? await getLarge(gw, () => gateway.cpuUs()) : await getLarge(direct, noServer))
       }
       pairRatios.push(gets.gw[r]!.mibps / gets.direct[r]!.mibps)
+      const g = gets.gw[r]!
+      const d = gets.direct[r]!
+      progress(
+        `round ${r + 1}: gateway PUT ${puts.gw[r]!.toFixed(1)} GET ${g.mibps.toFixed(1)} MiB/s (CPU ms/GiB: client ${g.readerCpuMsPerGiB.toFixed(0)}, gateway ${g.serverCpuMsPerGiB.toFixed(0)}); ` +
+          `direct PUT ${puts.direct[r]!.toFixed(1)} GET ${d.mibps.toFixed(1)} MiB/s (CPU ms/GiB ${d.readerCpuMsPerGiB.toFixed(0)}); GET ratio ${(100 * pairRatios[r]!).toFixed(1)}%`,
+      )
     }
     progress('4 KiB operations: gateway')
     results.set('blobfs gateway', summary(puts.gw, gets.gw, await smallOps(gw)))
