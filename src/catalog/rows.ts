@@ -15,8 +15,9 @@ type ObjectColumn = (typeof objectColumnNames)[number]
 /** Every bucket_objects column but inline_data, from alias `o`. */
 export const objectColumns = objectColumnNames.map((name) => `o.${name}`).join(', ')
 
+/** An ObjectRecord from a column getter (by name, or by position through a name table). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-function objectFrom(column: (name: ObjectColumn) => any): ObjectRecord {
+export function objectFrom(column: (name: ObjectColumn) => any): ObjectRecord {
   const posixMode = column('posix_mode')
   const posix: PosixRecord | null =
     posixMode === null || posixMode === undefined

@@ -5,48 +5,12 @@
 // another connection. Benchmark-only code: nothing in src/ uses it.
 import { BlobfsError } from '../../../src/errors.ts'
 import type { Db } from '../../../src/catalog/db.ts'
-import { toNumber } from '../../../src/catalog/db.ts'
 import { bytes, decodeKey, encodeText, encodeToken, maxBytes, prefixEnd } from '../../../src/catalog/keys.ts'
 import { commonPrefixOf, seekAfter } from '../../../src/catalog/listing.ts'
-import { objectColumns } from '../../../src/catalog/rows.ts'
+import { objectColumns, objectFrom } from '../../../src/catalog/rows.ts'
 
 const columnNames = objectColumns.split(', ').map((c) => c.slice(2))
 const columnIndex = Object.fromEntries(columnNames.map((name, i) => [name, i])) as Record<string, number>
-
-// The row mapper the previous listing used, as it was (rows as arrays, every column).
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-function objectFrom(column: (name: string) => any) {
-  const posixMode = column('posix_mode')
-  const posix =
-    posixMode === null || posixMode === undefined
-      ? null
-      : {
-          mode: toNumber(posixMode),
-          uid: toNumber(column('posix_uid')),
-          gid: toNumber(column('posix_gid')),
-          mtimeNs: column('mtime_ns') as bigint,
-          ctimeNs: column('ctime_ns') as bigint,
-        }
-  const crc = column('checksum_crc32c')
-  return {
-    bucket: column('bucket_name'),
-    key: decodeKey(column('object_key')),
-    objectId: column('object_id'),
-    sizeBytes: toNumber(column('size_bytes')),
-    etag: column('etag'),
-    contentType: column('content_type'),
-    userMetadata: column('user_metadata') ?? {},
-    httpHeaders: column('http_headers') ?? {},
-    scheme: column('erasure_coding_scheme'),
-    lifecycleState: column('lifecycle_state'),
-    checksumCrc32c: crc === null ? null : toNumber(crc),
-    partsCount: column('parts_count'),
-    posix,
-    symlinkTarget: column('symlink_target'),
-    lastModified: column('created_at'),
-    updatedAt: column('updated_at'),
-  }
-}
 
 function objectFromValues(values: readonly unknown[], at = 0) {
   return objectFrom((name) => values[at + columnIndex[name]!])
