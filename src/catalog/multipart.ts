@@ -172,33 +172,40 @@ export class Multipart {
       throw new BlobfsError('EntityTooLarge', `part ${part.partNumber} is ${part.sizeBytes} bytes; the limit is ${multipartPartSizeBytesMax}`)
     }
     return this.db.tx(async (q) => {
-      const [uploads, existing] = await Promise.all([
-        q`SELECT object_id, erasure_coding_scheme FROM multipart_uploads WHERE upload_id = ${id}`.execute(),
-        q`SELECT part_number FROM multipart_parts WHERE upload_id = ${id} AND part_number = ${part.partNumber} FOR UPDATE`.execute(),
-      ])
-      if (uploads.length === 0) throw new BlobfsError('NoSuchUpload', `upload ${uploadId} does not exist`)
-      const objectId = uploads[0]!.object_id as string
-      const scheme = parseScheme(uploads[0]!.erasure_coding_scheme)!
+      // The part row is inserted first and a re-upload found by its conflict: reading
+      // the (upload, part) key first would take a predicate lock on the index page
+      // every concurrent part of the same upload writes, and SERIALIZABLE would abort
+      // parallel part uploads against each other (see ObjectsRepo.commit).
+      const uploads = q`SELECT object_id, erasure_coding_scheme FROM multipart_uploads WHERE upload_id = ${id}`.execute()
+      const insertPart = (onConflict: 'nothing' | 'fail') =>
+        q`INSERT INTO multipart_parts (upload_id, part_number, size_bytes, stripe_size_bytes, etag, checksum_crc32c)
+          VALUES (${id}, ${part.partNumber}, ${part.sizeBytes}, ${part.stripeSizeBytes}, ${part.etag}, ${part.checksumCrc32c ?? null})
+          ${onConflict === 'nothing' ? q`ON CONFLICT (upload_id, part_number) DO NOTHING` : q``}
+          RETURNING part_number`.execute()
+      const inserted = insertPart('nothing')
+      inserted.catch(() => {}) // a missing upload fails it (foreign key); awaited below otherwise
+      const upload = await uploads
+      if (upload.length === 0) throw new BlobfsError('NoSuchUpload', `upload ${uploadId} does not exist`)
+      const objectId = upload[0]!.object_id as string
+      const scheme = parseScheme(upload[0]!.erasure_coding_scheme)!
       const checked = checkParts(scheme, [part], null)
+      const replaced = (await inserted).length === 0
       let chunksQueued = 0
-      if (existing.length > 0) {
+      if (replaced) {
+        // Uploaded again under the same number: the earlier part's chunks are queued for deletion.
         const [queued] = await Promise.all([
           queueChunksOf(q, objectId, 'PART_REPLACED', this.config.deletionDelayMs, part.partNumber),
           q`DELETE FROM multipart_parts WHERE upload_id = ${id} AND part_number = ${part.partNumber}`.execute(),
+          insertPart('fail'),
         ])
         chunksQueued = queued
       }
-      await Promise.all([
-        q`INSERT INTO multipart_parts (upload_id, part_number, size_bytes, stripe_size_bytes, etag, checksum_crc32c)
-          VALUES (${id}, ${part.partNumber}, ${part.sizeBytes}, ${part.stripeSizeBytes}, ${part.etag}, ${part.checksumCrc32c ?? null})`.execute(),
-        insertChunkRows(q, objectId, checked.rows),
-      ])
+      await insertChunkRows(q, objectId, checked.rows)
       const repairsQueued = await queueDegradedStripes(q, objectId, checked.degraded)
-      return { replaced: existing.length > 0, chunksQueued, repairsQueued }
+      return { replaced, chunksQueued, repairsQueued }
     })
   }
 
-  /** Parts by number after `partNumberMarker`; seek-based pages. */
   async listParts(
     uploadId: string,
     options: { partNumberMarker?: number; maxParts?: number } = {},

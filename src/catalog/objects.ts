@@ -161,6 +161,40 @@ export class Objects {
     const partsCount = 'parts' in parts && parts.parts.length > 1 ? parts.parts.length : null
 
     return this.db.tx(async (q) => {
+      const posix = attributes.posix
+      const insertRow = (onConflict: 'nothing' | 'fail') =>
+        q`INSERT INTO bucket_objects AS o (object_id, bucket_name, object_key, size_bytes, etag, content_type, erasure_coding_scheme,
+            inline_data, parts_count, checksum_crc32c, user_metadata, http_headers, posix_mode, posix_uid, posix_gid, mtime_ns, ctime_ns, symlink_target)
+          VALUES (${objectId}, ${bucket}, ${key}, ${sizeBytes}, ${etag}, ${attributes.contentType}, ${scheme},
+            ${inline}, ${partsCount}, ${crc}, ${q.json(attributes.userMetadata)}, ${q.json(attributes.httpHeaders)}, ${posix?.mode ?? null}, ${posix?.uid ?? null},
+            ${posix?.gid ?? null}, ${posix?.mtimeNs ?? null}, ${posix?.ctimeNs ?? null}, ${attributes.symlinkTarget})
+          ${onConflict === 'nothing' ? q`ON CONFLICT (bucket_name, object_key) DO NOTHING` : q``}
+          RETURNING ${q.unsafe(objectColumns)}`.execute()
+      const insertContent = async () => {
+        await Promise.all([
+          'parts' in parts ? this.#insertParts(q, objectId, parts.parts) : Promise.resolve(),
+          insertChunkRows(q, objectId, checked.rows),
+        ])
+        return queueDegradedStripes(q, objectId, checked.degraded)
+      }
+
+      // A key that does not exist yet: the insert is the existence check. Reading the
+      // key first (SELECT ... FOR UPDATE of a row that is not there) would take a
+      // predicate lock on the index page where the key would be; every concurrent
+      // commit of a new key near it writes that page, and PostgreSQL's SERIALIZABLE
+      // aborts one of each such pair (measured: 14-32 retries for 16 parallel commits
+      // of distinct keys in one bucket). INSERT ... ON CONFLICT DO NOTHING reads the
+      // index without a predicate lock.
+      if (ifMatch === undefined) {
+        const buckets = q`SELECT bucket_name FROM storage_buckets WHERE bucket_name = ${bucket}`.execute()
+        const inserted = insertRow('nothing')
+        inserted.catch(() => {}) // a missing bucket fails it (foreign key); awaited below otherwise
+        if ((await buckets).length === 0) throw new BlobfsError('NoSuchBucket', `bucket ${bucket} does not exist`)
+        const rows = await inserted
+        if (rows.length === 1) return { object: objectFromRow(rows[0]!), replaced: null, repairsQueued: await insertContent() }
+      }
+
+      // The key exists (or the caller names the version it replaces): lock it.
       const current = await this.#lockCurrent(q, bucket, key)
       if (current === objectId) {
         return { object: (await this.#getIn(q, bucket, key))!, replaced: null, repairsQueued: 0 }
@@ -168,19 +202,8 @@ export class Objects {
       if (input.ifNoneMatch && current !== null) throw new BlobfsError('PreconditionFailed', `${input.key} already exists`)
       if (ifMatch !== undefined && current !== ifMatch) throw new BlobfsError('PreconditionFailed', `${input.key} is not at version ${ifMatch}`)
       const replaced = current === null ? null : { objectId: current, chunksQueued: await retireObject(q, current, 'REPLACED', this.config.deletionDelayMs) }
-      const posix = attributes.posix
-      const [rows] = await Promise.all([
-        // The object row first: parts reference it (see the pipelining note in chunk-map.ts).
-        q`INSERT INTO bucket_objects AS o (object_id, bucket_name, object_key, size_bytes, etag, content_type, erasure_coding_scheme,
-            inline_data, parts_count, checksum_crc32c, user_metadata, http_headers, posix_mode, posix_uid, posix_gid, mtime_ns, ctime_ns, symlink_target)
-          VALUES (${objectId}, ${bucket}, ${key}, ${sizeBytes}, ${etag}, ${attributes.contentType}, ${scheme},
-            ${inline}, ${partsCount}, ${crc}, ${q.json(attributes.userMetadata)}, ${q.json(attributes.httpHeaders)}, ${posix?.mode ?? null}, ${posix?.uid ?? null},
-            ${posix?.gid ?? null}, ${posix?.mtimeNs ?? null}, ${posix?.ctimeNs ?? null}, ${attributes.symlinkTarget})
-          RETURNING ${q.unsafe(objectColumns)}`.execute(),
-        'parts' in parts ? this.#insertParts(q, objectId, parts.parts) : Promise.resolve(),
-        insertChunkRows(q, objectId, checked.rows),
-      ])
-      const repairsQueued = await queueDegradedStripes(q, objectId, checked.degraded)
+      // The object row first: parts reference it (see the pipelining note in chunk-map.ts).
+      const [rows, repairsQueued] = await Promise.all([insertRow('fail'), insertContent()])
       return { object: objectFromRow(rows[0]!), replaced, repairsQueued }
     })
   }

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { openCatalog } from '../../src/catalog/catalog.ts'
 import { isBlobfsError } from '../../src/errors.ts'
-import { bucketName, chunkIdsOf, MiB, queuedDeletions, stripedObject } from './fixtures.ts'
+import { bucketName, chunkIdsOf, inlineObject, MiB, partInput, queuedDeletions, stripedObject } from './fixtures.ts'
 import { forEachBackend } from './harness.ts'
 
 forEachBackend((backend) => {
@@ -47,6 +47,50 @@ forEachBackend((backend) => {
         const replacedCount = outcomes.filter((o) => o.status === 'fulfilled' && o.value.replaced !== null).length
         assert.equal(replacedCount, committed.length - 1, 'every commit but the first replaced exactly one version')
         console.log(`round ${round}: ${committed.length} committed, ${failed.length} gave up, ${writers[0]!.db.stats.retries + writers[1]!.db.stats.retries} retries so far`)
+      }
+    } finally {
+      await Promise.all(writers.map((w) => w.close()))
+    }
+  })
+})
+
+// Parallel writers of *different* keys (a directory being filled, the parts of one
+// multipart upload) must not conflict with each other. Under PostgreSQL's
+// SERIALIZABLE, reading a key that does not exist yet locks the index page where it
+// would be, and every neighbour's insert writes that page: 16 such commits cost
+// 14-35 retries and, under load, gave up ("transaction conflicted 16 times in a row").
+forEachBackend((backend) => {
+  test('parallel commits of distinct keys and parallel parts of one upload do not conflict', async () => {
+    const url = await backend.freshUrl()
+    const writers = [await openCatalog(url, { connectionsMax: 8 }), await openCatalog(url, { connectionsMax: 8 })]
+    const retries = () => writers[0]!.db.stats.retries + writers[1]!.db.stats.retries
+    try {
+      for (let round = 0; round < 3; round++) {
+        const bucket = bucketName('fill')
+        await writers[0]!.buckets.create({ name: bucket, owner: 'o' })
+        const before = retries()
+        const striped = Array.from({ length: 16 }, (_, i) => stripedObject(bucket, `dir/striped-${i}`, 16 * MiB))
+        const inline = Array.from({ length: 16 }, (_, i) => inlineObject(bucket, `dir/inline-${i}`))
+        const results = await Promise.all([...striped, ...inline].map((input, i) => writers[i % 2]!.objects.commit(input)))
+        assert.ok(results.every((r) => r.replaced === null))
+
+        const upload = await writers[0]!.multipart.create({ bucket, key: 'dir/multipart' })
+        const parts = Array.from({ length: 16 }, (_, i) => partInput(i + 1, 16 * MiB))
+        const recorded = await Promise.all(parts.map((p, i) => writers[i % 2]!.multipart.recordPart(upload.uploadId, p)))
+        assert.ok(recorded.every((r) => !r.replaced && r.chunksQueued === 0))
+        const conflicts = retries() - before
+
+        // Everything is there, once.
+        const listing = await writers[0]!.objects.list(bucket, { prefix: 'dir/' })
+        assert.deepEqual(listing.objects.map((o) => o.key).sort(), [...striped, ...inline].map((o) => o.key).sort())
+        const chunkRows = await writers[0]!.db.sql<{ n: bigint }[]>`
+          SELECT count(*) AS n FROM object_chunks_allocation WHERE object_id IN ${writers[0]!.db.sql([...striped.map((s) => s.objectId), upload.objectId])}`
+        assert.equal(Number(chunkRows[0]!.n), 16 * 12 + 16 * 12)
+        const listed = await writers[0]!.multipart.listParts(upload.uploadId)
+        assert.deepEqual(listed.parts.map((p) => p.partNumber), parts.map((p) => p.partNumber))
+        // PostgreSQL's predicate locks are per index page, so a stray conflict is
+        // possible in principle; before the fix there were 14-35 per round.
+        assert.ok(conflicts <= 2, `${conflicts} serialization retries for 48 parallel writes of distinct keys/parts`)
       }
     } finally {
       await Promise.all(writers.map((w) => w.close()))
