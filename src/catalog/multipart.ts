@@ -264,12 +264,26 @@ export class Multipart {
         }
         chosen.push(part)
       })
-      const current = await this.#currentVersion(q, bucket, key)
-      if (input.ifNoneMatch && current !== null) throw new BlobfsError('PreconditionFailed', `${input.key} already exists`)
-      const replaced = current === null ? null : { objectId: current, chunksQueued: await retireObject(q, current, 'REPLACED', this.config.deletionDelayMs) }
-
       const sizeBytes = chosen.reduce((sum, p) => sum + p.sizeBytes, 0)
       const etag = input.etag ?? multipartEtag(chosen.map((p) => p.etag))
+      const insertObject = (onConflict: 'nothing' | 'fail') =>
+        q`INSERT INTO bucket_objects AS o (object_id, bucket_name, object_key, size_bytes, etag, content_type, erasure_coding_scheme,
+            parts_count, checksum_crc32c, user_metadata, http_headers)
+          VALUES (${upload.objectId}, ${bucket}, ${key}, ${sizeBytes}, ${etag}, ${upload.contentType}, ${upload.scheme},
+            ${chosen.length}, ${crc}, ${q.json(upload.userMetadata)}, ${q.json(upload.httpHeaders)})
+          ${onConflict === 'nothing' ? q`ON CONFLICT (bucket_name, object_key) DO NOTHING` : q``}
+          RETURNING ${q.unsafe(objectColumns)}`.execute()
+      // A free key is taken by the insert itself; only an existing key is locked and
+      // its version retired (no predicate lock on a missing key: see ObjectsRepo.commit).
+      let objects = await insertObject('nothing')
+      let replaced: CompleteUploadResult['replaced'] = null
+      if (objects.length === 0) {
+        const current = await this.#currentVersion(q, bucket, key)
+        if (input.ifNoneMatch && current !== null) throw new BlobfsError('PreconditionFailed', `${input.key} already exists`)
+        replaced = current === null ? null : { objectId: current, chunksQueued: await retireObject(q, current, 'REPLACED', this.config.deletionDelayMs) }
+        objects = await insertObject('fail')
+      }
+
       const chosenNumbers = chosen.map((p) => p.partNumber)
       let offset = 0
       const partRows = chosen.map((p) => {
@@ -285,12 +299,7 @@ export class Multipart {
         offset += p.sizeBytes
         return row
       })
-      const [objects, unused] = await Promise.all([
-        q`INSERT INTO bucket_objects AS o (object_id, bucket_name, object_key, size_bytes, etag, content_type, erasure_coding_scheme,
-            parts_count, checksum_crc32c, user_metadata, http_headers)
-          VALUES (${upload.objectId}, ${bucket}, ${key}, ${sizeBytes}, ${etag}, ${upload.contentType}, ${upload.scheme},
-            ${chosen.length}, ${crc}, ${q.json(upload.userMetadata)}, ${q.json(upload.httpHeaders)})
-          RETURNING ${q.unsafe(objectColumns)}`.execute(),
+      const [unused] = await Promise.all([
         this.#queueUnusedParts(q, upload.objectId, chosenNumbers),
         ...batches(partRows, catalogRowsPerInsertMax).map(
           (batch) => q`INSERT INTO object_parts ${q(batch, 'object_id', 'part_number', 'offset_bytes', 'size_bytes', 'stripe_size_bytes', 'etag', 'checksum_crc32c')}`.execute(),
