@@ -1,7 +1,15 @@
 #!/usr/bin/env node
-// The `blobfs` executable: registers tsx so the TypeScript sources run as they are,
-// then hands over to the command line in main.ts.
-import { register } from 'tsx/esm/api'
+// The `blobfs` executable: runs the compiled JavaScript when `npm run build` made it
+// from exactly these sources (compiled.mjs), otherwise registers tsx so the
+// TypeScript sources run as they are. Either way it hands over to main.
+import { pathToFileURL } from 'node:url'
+import { compiledIsCurrent, compiledMain } from './compiled.mjs'
 
-register()
-await import('./main.ts')
+if (compiledIsCurrent()) {
+  process.setSourceMapsEnabled(true)
+  await import(pathToFileURL(compiledMain).href)
+} else {
+  const { register } = await import('tsx/esm/api')
+  register()
+  await import('./main.ts')
+}

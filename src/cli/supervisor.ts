@@ -3,10 +3,13 @@
 // under the data directory, and it counts as started when it prints its ready line.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createWriteStream, type WriteStream } from 'node:fs'
+import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { BlobfsError } from '../errors.ts'
+import { packageRoot } from '../paths.ts'
 
-export const blobfsExecutable = new URL('./bin.mjs', import.meta.url).pathname
+/** The `blobfs` executable the children run (it picks the compiled build or the sources). */
+export const blobfsExecutable = join(packageRoot, 'src', 'cli', 'bin.mjs')
 
 export interface ChildOptions {
   name: string

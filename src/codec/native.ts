@@ -3,8 +3,9 @@
 // validates arguments before they get here (the addon checks them again).
 import assert from 'node:assert/strict'
 import { createRequire } from 'node:module'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import { shardsTotalMax } from '../limits.ts'
+import { packageRoot } from '../paths.ts'
 
 export type Kernel = 'scalar' | 'ssse3' | 'avx2' | 'avx512'
 
@@ -36,7 +37,7 @@ export interface NativeBinding {
 /** The per-shard roles reconstruct() takes. */
 export const shardRole = { missing: 0, present: 1, wanted: 2 } as const
 
-const addonPath = fileURLToPath(new URL('../../native/build/Release/blobfs_codec.node', import.meta.url))
+const addonPath = join(packageRoot, 'native', 'build', 'Release', 'blobfs_codec.node')
 
 function load(): NativeBinding {
   const require = createRequire(import.meta.url)
