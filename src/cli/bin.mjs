@@ -3,11 +3,12 @@
 // from exactly these sources (compiled.mjs), otherwise registers tsx so the
 // TypeScript sources run as they are. Either way it hands over to main.
 import { pathToFileURL } from 'node:url'
-import { compiledIsCurrent, compiledMain } from './compiled.mjs'
+import { currentBuild } from './compiled.mjs'
 
-if (compiledIsCurrent()) {
+const compiled = currentBuild()
+if (compiled !== null) {
   process.setSourceMapsEnabled(true)
-  await import(pathToFileURL(compiledMain).href)
+  await import(pathToFileURL(compiled).href)
 } else {
   const { register } = await import('tsx/esm/api')
   register()
