@@ -104,6 +104,16 @@ export class Nodes {
   /** Marks DOWN every node not DOWN whose heartbeat is older than `heartbeatWithinMs`; returns their ids. */
   async markStaleDown(options: { heartbeatWithinMs: number }): Promise<string[]> {
     const within = checkCount(options.heartbeatWithinMs, 'heartbeatWithinMs', 0, Number.MAX_SAFE_INTEGER)
+    // Every node's failure detector calls this every few seconds, and nearly always
+    // nobody is stale: one read says so without opening a transaction (which would
+    // hold the connection, and the embedded catalog's one session, from BEGIN to
+    // COMMIT). A node that goes stale after the read is marked at the next call, as
+    // it would be had the UPDATE run at the moment of the read.
+    const stale = await this.db.read(
+      (q) => q`SELECT node_id FROM storage_nodes
+        WHERE state <> 'DOWN' AND last_heartbeat <= now() - CAST(${within} AS FLOAT8) * INTERVAL '1 millisecond' LIMIT 1`,
+    )
+    if (stale.length === 0) return []
     const rows = await this.db.tx(
       (q) => q`UPDATE storage_nodes SET state = 'DOWN'
         WHERE state <> 'DOWN' AND last_heartbeat <= now() - CAST(${within} AS FLOAT8) * INTERVAL '1 millisecond'
