@@ -124,13 +124,13 @@ async function main(): Promise<void> {
         await new Promise<void>((resolve, reject) => {
           const timer = setTimeout(() => reject(new Error(`node ${i} did not start in 120 s`)), 120_000)
           child.once('exit', (code) => reject(new Error(`node ${i} exited (${code})`)))
-          createInterface({ input: child.stdout! }).on('line', (line) => {
-            if (line.includes('storage node listening')) {
+          createInterface({ input: child.stderr! }).on('line', (line) => {
+            if (line.includes('"msg":"storage node listening"')) {
               clearTimeout(timer)
               resolve()
             }
           })
-          child.stderr!.resume()
+          child.stdout!.resume()
         })
       }),
     )
