@@ -67,7 +67,17 @@ export class Nodes {
     const rack = checkName(input.rack, 'rack', 64)
     const capacity = checkCount(input.capacityBytes, 'capacityBytes', 0, Number.MAX_SAFE_INTEGER)
     const used = checkCount(input.usedBytes, 'usedBytes', 0, Number.MAX_SAFE_INTEGER)
-    const rows = await this.db.tx(
+    // One statement in its own (implicit) transaction, not BEGIN / INSERT / COMMIT:
+    // every node sends this every few seconds, and an explicit transaction holds its
+    // connection — and the embedded catalog's single session, with every GET's
+    // lookup queued behind it — across two round trips to a node process that may
+    // not be running at that moment (docs/benchmarks.md, "Object layer"). This is
+    // the one write outside `tx`, and it needs no more: it touches one row, by its
+    // key, with no read before it, and ON CONFLICT DO UPDATE locks that row and
+    // applies the CASE to its latest committed state under any isolation level (a
+    // concurrent setState or markStaleDown is ordered before or after it, as under
+    // SERIALIZABLE). A 40001 (CockroachDB) leaves no effect and is retried by `read`.
+    const rows = await this.db.read(
       (q) => q`INSERT INTO storage_nodes (node_id, address, rack, capacity_bytes, used_bytes, state, last_heartbeat)
         VALUES (${id}, ${address}, ${rack}, ${capacity}, ${used}, 'UP', now())
         ON CONFLICT (node_id) DO UPDATE SET address = excluded.address, rack = excluded.rack,

@@ -64,3 +64,22 @@ forEachBackend((backend) => {
     assert.deepEqual((await catalog.nodes.list()).map((n) => n.state), ['UP', 'DOWN'], 'a heartbeat brings a node back')
   })
 })
+
+forEachBackend((backend) => {
+  test('a heartbeat is one statement, no explicit transaction, with the registry\'s rules: DOWN comes back UP, READONLY and DRAINING stay', async () => {
+    const catalog = await backend.freshCatalog()
+    const beat = (id: string, usedBytes = 1) => catalog.nodes.heartbeat({ id, address: `http://127.0.0.1:1/${id}`, rack: 'r1', capacityBytes: 100, usedBytes })
+    const before = transactions(catalog)
+    const first = await beat('a')
+    assert.equal(first.state, 'UP')
+    assert.equal((await beat('a', 7)).usedBytes, 7)
+    assert.equal(transactions(catalog), before, 'heartbeats opened no transaction')
+    await catalog.nodes.markDown('a')
+    assert.equal((await beat('a')).state, 'UP')
+    await catalog.nodes.setState('a', 'READONLY')
+    assert.equal((await beat('a')).state, 'READONLY')
+    await catalog.nodes.setState('a', 'DRAINING')
+    assert.equal((await beat('a')).state, 'DRAINING')
+    assert.ok((await catalog.nodes.get('a'))!.heartbeatAgeMs < 60_000)
+  })
+})
