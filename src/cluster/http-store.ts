@@ -286,7 +286,7 @@ function readExactly(body: Dispatcher.ResponseData['body'], length: number): Pro
     }
     body.on('data', onData)
     body.once('end', () => settle(at === length ? out : null))
-    body.once('error', (error) => settle(null, error))
+    body.on('error', (error) => settle(null, error)) // stays: a later error must not go unhandled
     body.once('close', () => settle(null, new Error(`the body stopped after ${at} of ${length} bytes`))) // after 'end', a no-op
   })
 }
