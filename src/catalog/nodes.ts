@@ -67,7 +67,17 @@ export class Nodes {
     const rack = checkName(input.rack, 'rack', 64)
     const capacity = checkCount(input.capacityBytes, 'capacityBytes', 0, Number.MAX_SAFE_INTEGER)
     const used = checkCount(input.usedBytes, 'usedBytes', 0, Number.MAX_SAFE_INTEGER)
-    const rows = await this.db.tx(
+    // One statement in its own (implicit) transaction, not BEGIN / INSERT / COMMIT:
+    // every node sends this every few seconds, and an explicit transaction holds its
+    // connection — and the embedded catalog's single session, with every GET's
+    // lookup queued behind it — across two round trips to a node process that may
+    // not be running at that moment (docs/benchmarks.md, "Object layer"). This is
+    // the one write outside `tx`, and it needs no more: it touches one row, by its
+    // key, with no read before it, and ON CONFLICT DO UPDATE locks that row and
+    // applies the CASE to its latest committed state under any isolation level (a
+    // concurrent setState or markStaleDown is ordered before or after it, as under
+    // SERIALIZABLE). A 40001 (CockroachDB) leaves no effect and is retried by `read`.
+    const rows = await this.db.read(
       (q) => q`INSERT INTO storage_nodes (node_id, address, rack, capacity_bytes, used_bytes, state, last_heartbeat)
         VALUES (${id}, ${address}, ${rack}, ${capacity}, ${used}, 'UP', now())
         ON CONFLICT (node_id) DO UPDATE SET address = excluded.address, rack = excluded.rack,
@@ -104,6 +114,16 @@ export class Nodes {
   /** Marks DOWN every node not DOWN whose heartbeat is older than `heartbeatWithinMs`; returns their ids. */
   async markStaleDown(options: { heartbeatWithinMs: number }): Promise<string[]> {
     const within = checkCount(options.heartbeatWithinMs, 'heartbeatWithinMs', 0, Number.MAX_SAFE_INTEGER)
+    // Every node's failure detector calls this every few seconds, and nearly always
+    // nobody is stale: one read says so without opening a transaction (which would
+    // hold the connection, and the embedded catalog's one session, from BEGIN to
+    // COMMIT). A node that goes stale after the read is marked at the next call, as
+    // it would be had the UPDATE run at the moment of the read.
+    const stale = await this.db.read(
+      (q) => q`SELECT node_id FROM storage_nodes
+        WHERE state <> 'DOWN' AND last_heartbeat <= now() - CAST(${within} AS FLOAT8) * INTERVAL '1 millisecond' LIMIT 1`,
+    )
+    if (stale.length === 0) return []
     const rows = await this.db.tx(
       (q) => q`UPDATE storage_nodes SET state = 'DOWN'
         WHERE state <> 'DOWN' AND last_heartbeat <= now() - CAST(${within} AS FLOAT8) * INTERVAL '1 millisecond'

@@ -12,6 +12,15 @@
 // task and one never takes more than it asked for: the loser of a race retries on
 // 40001 and picks other rows. All times are the database's clock.
 //
+// Every node polls both queues every few seconds and they are empty nearly always,
+// so a claim first asks, in one read-only statement, whether any task is claimable
+// at all, and opens its transaction only when one is. An empty answer is what the
+// claim transaction would have found a moment earlier (a task queued after the
+// read is taken at the next poll, as it would be after an empty claim); but a
+// read is one round trip, while a transaction holds its connection from BEGIN to
+// COMMIT — and the embedded catalog's single session with it, keeping everyone
+// else waiting (docs/benchmarks.md, "Object layer").
+//
 // A repair task is keyed by its stripe, so a stripe is never queued twice: a new
 // report for a queued stripe bumps its `generation`, and completing a task whose
 // generation moved on (a new problem arrived while it was being repaired) puts it
@@ -124,6 +133,16 @@ function checkStripeKey(key: StripeKey): StripeKey {
   }
 }
 
+/** Whether `table` holds a task claimable now (of one node, for chunk_deletions): one read, no transaction. */
+async function anyClaimable(db: Db, table: 'repair_tasks' | 'chunk_deletions', nodeId?: string): Promise<boolean> {
+  const rows = await db.read((q) =>
+    table === 'repair_tasks'
+      ? q`SELECT 1 AS ready FROM repair_tasks WHERE available_at <= now() LIMIT 1`
+      : q`SELECT 1 AS ready FROM chunk_deletions WHERE available_at <= now() ${nodeId !== undefined ? q`AND storage_node_id = ${nodeId}` : q``} LIMIT 1`,
+  )
+  return rows.length > 0
+}
+
 export class RepairQueue {
   constructor(private readonly db: Db) {}
 
@@ -228,6 +247,7 @@ export class RepairQueue {
    */
   async claim(options: ClaimOptions): Promise<RepairTask[]> {
     const { owner, leaseMs, limit } = checkClaim(options)
+    if (!(await anyClaimable(this.db, 'repair_tasks'))) return []
     const rows = await this.db.tx(
       (q) => q`WITH picked AS MATERIALIZED (
           SELECT object_id, part_index, stripe_index FROM repair_tasks WHERE available_at <= now()
@@ -341,6 +361,7 @@ export class DeletionQueue {
   async claim(options: ClaimOptions & { nodeId?: string }): Promise<DeletionTask[]> {
     const { owner, leaseMs, limit } = checkClaim(options)
     const node = options.nodeId === undefined ? undefined : checkName(options.nodeId, 'node id', 64)
+    if (!(await anyClaimable(this.db, 'chunk_deletions', node))) return []
     const rows = await this.db.tx(
       (q) => q`WITH picked AS MATERIALIZED (
           SELECT storage_node_id, chunk_id FROM chunk_deletions

@@ -12,7 +12,20 @@ import type { StorageNode } from '../node/node.ts'
 import { FailureDetector } from '../repair/failure-detector.ts'
 import { RepairMetrics } from '../repair/metrics.ts'
 import { RepairWorker, type RepairConfig } from '../repair/repair-worker.ts'
-import { heartbeatStaleMsDefault, membershipRefreshMsDefault } from './cluster.ts'
+import { heartbeatStaleMsDefault } from './cluster.ts'
+
+/** Longest gap between the repair worker's background reloads of the node registry. */
+export const repairRegistryRefreshMsMax = 30_000
+
+/**
+ * How often a node's repair side reloads the registry on its own. Rarely: the worker
+ * reloads it right after it claims work (a view as new as its tasks), so this only
+ * keeps an idle view from growing old — and 12 nodes reloading every 2 s were a
+ * third of an idle cluster's catalog traffic.
+ */
+export function repairRegistryRefreshMs(downTimeoutMs: number): number {
+  return Math.min(repairRegistryRefreshMsMax, Math.max(200, Math.floor(downTimeoutMs / 4)))
+}
 
 export interface NodeRepair {
   readonly worker: RepairWorker
@@ -25,7 +38,7 @@ export async function startNodeRepair(options: { catalog: Catalog; node: Storage
   const { catalog, node, config, log } = options
   const membership = new Membership({
     load: async () => (await catalog.nodes.list()).map((n) => ({ ...n })),
-    refreshIntervalMs: Math.min(membershipRefreshMsDefault, Math.max(200, Math.floor(config.downTimeoutMs / 4))),
+    refreshIntervalMs: repairRegistryRefreshMs(config.downTimeoutMs),
     // A node silent for longer takes no rebuilt chunks, even before it is marked DOWN.
     heartbeatStaleMs: Math.min(heartbeatStaleMsDefault, config.downTimeoutMs),
     onError: (error) => log.warn({ err: error }, 'refreshing the node registry failed; repair uses the last view'),

@@ -105,19 +105,30 @@ export class HttpChunkStore implements ChunkStore {
         await r.body.dump()
         throw await errorOf(r, node, chunkId)
       }
-      const body = Buffer.from(await r.body.arrayBuffer())
-      const total = Number(single(r.headers[wireHeaders.length]))
-      const root = decodeRoot(single(r.headers[wireHeaders.root]))
-      const firstPage = Number(single(r.headers[wireHeaders.firstPage]))
-      const pageCrcs = decodePageCrcs(single(r.headers[wireHeaders.pageCrcs]))
-      if (!Number.isSafeInteger(total) || total < 0) throw new BlobfsError('Internal', `node ${node} sent no chunk length`)
-      if (range && range.offsetBytes + range.lengthBytes > total) {
-        throw new BlobfsError('InvalidRange', `range ${range.offsetBytes}+${range.lengthBytes} is outside a chunk of ${total} bytes`)
+      // The headers say how long the body must be: it is read into one buffer of that
+      // length as it arrives (no list of socket pieces joined at the end).
+      let total: number, root: number, firstPage: number, pageCrcs: Uint32Array
+      try {
+        total = Number(single(r.headers[wireHeaders.length]))
+        root = decodeRoot(single(r.headers[wireHeaders.root]))
+        firstPage = Number(single(r.headers[wireHeaders.firstPage]))
+        pageCrcs = decodePageCrcs(single(r.headers[wireHeaders.pageCrcs]))
+        if (!Number.isSafeInteger(total) || total < 0) throw new BlobfsError('Internal', `node ${node} sent no chunk length`)
+        if (range && range.offsetBytes + range.lengthBytes > total) {
+          throw new BlobfsError('InvalidRange', `range ${range.offsetBytes}+${range.lengthBytes} is outside a chunk of ${total} bytes`)
+        }
+      } catch (error) {
+        r.body.destroy()
+        throw error
       }
       const expectedLength = range ? Math.min(pageEnd, total) - pageStart : total
-      if (firstPage * checksumPageSizeBytes !== pageStart || body.length !== expectedLength) {
-        throw new TransitCorruption(`chunk ${chunkId} from ${node}: got ${body.length} bytes from page ${firstPage}, expected ${expectedLength} from byte ${pageStart}`)
+      const declared = Number(single(r.headers['content-length']))
+      if (firstPage * checksumPageSizeBytes !== pageStart || declared !== expectedLength) {
+        r.body.destroy()
+        throw new TransitCorruption(`chunk ${chunkId} from ${node}: ${declared} bytes from page ${firstPage}, expected ${expectedLength} from byte ${pageStart}`)
       }
+      const body = await readExactly(r.body, expectedLength)
+      if (body === null) throw new TransitCorruption(`chunk ${chunkId} from ${node}: the body was not the ${expectedLength} bytes its headers announced`)
       if (!range && rootOf(pageCrcs) !== root) throw new TransitCorruption(`chunk ${chunkId} from ${node}: page CRCs do not match the root`)
       try {
         verifyPages(body, 0, pageCrcs)
@@ -245,6 +256,39 @@ export class HttpChunkStore implements ChunkStore {
     }
     return pool
   }
+}
+
+/**
+ * The body, read into one buffer of `length` bytes as it arrives; null when it is
+ * longer or shorter than that (a stream that breaks off rejects: a network failure,
+ * not corruption).
+ */
+function readExactly(body: Dispatcher.ResponseData['body'], length: number): Promise<Buffer | null> {
+  return new Promise((resolve, reject) => {
+    const out = Buffer.allocUnsafe(length)
+    let at = 0
+    let settled = false
+    const settle = (result: Buffer | null, error?: unknown) => {
+      if (settled) return
+      settled = true
+      body.off('data', onData)
+      if (error !== undefined) reject(error)
+      else resolve(result)
+    }
+    const onData = (piece: Buffer) => {
+      if (at + piece.length > length) {
+        body.destroy()
+        settle(null)
+        return
+      }
+      piece.copy(out, at)
+      at += piece.length
+    }
+    body.on('data', onData)
+    body.once('end', () => settle(at === length ? out : null))
+    body.on('error', (error) => settle(null, error)) // stays: a later error must not go unhandled
+    body.once('close', () => settle(null, new Error(`the body stopped after ${at} of ${length} bytes`))) // after 'end', a no-op
+  })
 }
 
 /** Bytes that failed verification on this side: retried once, then ChunkCorrupt. */

@@ -605,15 +605,21 @@ export class BlockStore {
    * Reads a chunk or a range of it. Every page the range touches is read and
    * verified before this returns; ChunkCorrupt (reported to the observer) when any
    * fails, ChunkNotFound when absent, InvalidRange when outside the chunk.
+   *
+   * `take`, when given, supplies the buffer a whole-chunk read lands in (header and
+   * payload, one read): the HTTP server lends pooled buffers and takes them back
+   * once the response is written. When read() returns or throws, no read into it is
+   * still going on, and the store keeps no reference to it. Range reads not from
+   * the first page read into buffers of their own.
    */
-  async read(chunkId: Buffer, range?: { offsetBytes: number; lengthBytes: number }): Promise<ReadResult> {
+  async read(chunkId: Buffer, range?: { offsetBytes: number; lengthBytes: number }, take?: (lengthBytes: number) => Buffer): Promise<ReadResult> {
     const entry = this.index.get(chunkId)
     if (!entry) throw new BlobfsError('ChunkNotFound', `chunk ${chunkIdFromBytes(chunkId)} is not on this node`)
     const offset = range?.offsetBytes ?? 0
     const length = range?.lengthBytes ?? entry.lengthBytes
     const span = pagesCovering(offset, length, entry.lengthBytes)
     try {
-      const { payload, pageCrcs } = await this.readEntry(chunkId, entry, span)
+      const { payload, pageCrcs } = await this.readEntry(chunkId, entry, span, take)
       return {
         data: payload.subarray(offset - span.startBytes, offset - span.startBytes + length),
         lengthBytes: entry.lengthBytes,
@@ -991,7 +997,7 @@ export class BlockStore {
    * Reads the header of a record and the pages `span` covers, checking the header
    * against the index (the after-read half of the pair) and the pages against it.
    */
-  private async readEntry(chunkId: Buffer, entry: IndexEntry, span: PageSpan): Promise<{ payload: Buffer; pageCrcs: Uint32Array }> {
+  private async readEntry(chunkId: Buffer, entry: IndexEntry, span: PageSpan, take?: (lengthBytes: number) => Buffer): Promise<{ payload: Buffer; pageCrcs: Uint32Array }> {
     const block = this.blocks.get(entry.block)
     assert.ok(block, `index points at block ${entry.block}, which is not open`)
     block.refs++
@@ -1002,7 +1008,7 @@ export class BlockStore {
       let payload: Buffer
       const wanted = span.endBytes - span.startBytes
       if (span.startBytes === 0) {
-        const all = await this.readChecked(block, headerLength + wanted, recordAt)
+        const all = await this.readChecked(block, headerLength + wanted, recordAt, take?.(headerLength + wanted))
         headerBuffer = all.subarray(0, headerLength)
         payload = all.subarray(headerLength)
       } else {
@@ -1030,10 +1036,10 @@ export class BlockStore {
     }
   }
 
-  private async readChecked(block: Block, length: number, position: number): Promise<Buffer> {
+  private async readChecked(block: Block, length: number, position: number, into?: Buffer): Promise<Buffer> {
     let bytes: Buffer
     try {
-      bytes = await readFull(block.fh, length, position)
+      bytes = await readFull(block.fh, length, position, into)
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'EIO') throw new BlobfsError('ChunkCorrupt', `read error in block ${block.number}`, { cause: error })
       throw error

@@ -7,6 +7,7 @@
 // once, when a block is created. Where the tool or the file system refuses, we
 // fall back to writing zeros — slow, but it reserves the space just the same.
 // ftruncate alone would leave a sparse file and defer ENOSPC to a random append.
+import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises'
 import { BlobfsError } from '../errors.ts'
@@ -110,9 +111,10 @@ export async function writeFull(fh: FileHandle, bytes: Buffer, position: number)
   }
 }
 
-/** Reads up to `length` bytes at `position`; fewer only at end of file. */
-export async function readFull(fh: FileHandle, length: number, position: number): Promise<Buffer> {
-  const out = Buffer.allocUnsafe(length)
+/** Reads up to `length` bytes at `position` (into `into` when given); fewer only at end of file. */
+export async function readFull(fh: FileHandle, length: number, position: number, into?: Buffer): Promise<Buffer> {
+  assert.ok(into === undefined || into.length === length, 'a buffer given to readFull has the length read')
+  const out = into ?? Buffer.allocUnsafe(length)
   let done = 0
   while (done < length) {
     const { bytesRead } = await fh.read(out, done, length - done, position + done)

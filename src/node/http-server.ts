@@ -2,17 +2,19 @@
 // bounds and maps; the store decides. Bodies are held in memory whole — a chunk is
 // at most chunkSizeBytesMax — because a PUT must be verified before it is stored
 // and a GET before its first byte leaves; the bytes held at once are bounded by
-// nodeRequestBytesInFlightMax, past which requests get 503 SlowDown.
+// nodeRequestBytesInFlightMax, past which requests get 503 SlowDown. PUT bodies and
+// whole-chunk GETs use reused buffers (buffer-pool.ts).
 import { once } from 'node:events'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import { BlobfsError, errorCodeOf } from '../errors.ts'
 import { checksumPageSizeBytes, chunkSizeBytesDefault, nodeBodyPoolBuffersMax, nodeRequestBytesInFlightMax, nodeWireHeaderBytesMax } from '../limits.ts'
 import type { Logger } from '../log.ts'
-import type { BlockStore } from './block-store.ts'
+import { pageCount } from '../codec/checksum.ts'
+import type { BlockStore, ReadResult } from './block-store.ts'
 import { BufferPool } from './buffer-pool.ts'
 import { indexEntryBytes } from './chunk-index.ts'
-import { chunkIdFromBytes, chunkIdToBytes } from './format.ts'
+import { chunkIdFromBytes, chunkIdToBytes, recordHeaderBytes } from './format.ts'
 import type { NodeMetrics } from './metrics.ts'
 import {
   chunkPathPrefix,
@@ -40,6 +42,13 @@ export interface NodeServerDeps {
   now?: () => number
 }
 
+/**
+ * Capacity of a pooled body buffer: a whole record of a default-size chunk (its
+ * header and payload), so that a GET of a whole chunk reads into one too, and a PUT
+ * body of up to a chunk fits.
+ */
+export const bodyBufferBytes = chunkSizeBytesDefault + recordHeaderBytes(pageCount(chunkSizeBytesDefault))
+
 /** Idle keep-alive sockets are kept this long (longer than clients keep them). */
 export const serverKeepAliveMs = 65_000
 const inventoryLinesPerWrite = 1024
@@ -47,7 +56,7 @@ const inventoryLinesPerWrite = 1024
 export function createNodeServer(deps: NodeServerDeps): Server {
   const now = deps.now ?? Date.now
   let bytesInFlight = 0
-  const bodies = deps.bodies ?? new BufferPool(chunkSizeBytesDefault, nodeBodyPoolBuffersMax)
+  const bodies = deps.bodies ?? new BufferPool(bodyBufferBytes, nodeBodyPoolBuffersMax)
 
   async function withBytes<T>(bytes: number, fn: () => Promise<T>): Promise<T> {
     if (bytesInFlight + bytes > nodeRequestBytesInFlightMax) throw new BlobfsError('SlowDown', 'too many bytes in flight on this node; retry')
@@ -147,7 +156,18 @@ export function createNodeServer(deps: NodeServerDeps): Server {
     }
     const spanBytes = (range?.lengthBytes ?? info.lengthBytes) + 2 * checksumPageSizeBytes
     return withBytes(spanBytes, async () => {
-      const read = await deps.store.read(id, range ?? undefined)
+      // A whole-chunk read lands in a pooled buffer, given back once the response is
+      // written ('finish': every byte handed to the kernel). A response that never
+      // finishes (the client went away mid-write) leaves its buffer to the GC: a
+      // socket may still hold it.
+      let lent: Buffer | undefined
+      let read: ReadResult
+      try {
+        read = await deps.store.read(id, range ?? undefined, (lengthBytes) => (lent = bodies.take(lengthBytes)))
+      } catch (error) {
+        if (lent) bodies.give(lent) // read() settled: nothing reads into it any more
+        throw error
+      }
       const status = range ? 206 : 200
       const headers: Record<string, string | number> = {
         'content-type': 'application/octet-stream',
@@ -160,6 +180,10 @@ export function createNodeServer(deps: NodeServerDeps): Server {
       }
       if (range) headers['content-range'] = `bytes ${range.offsetBytes}-${range.offsetBytes + range.lengthBytes - 1}/${read.lengthBytes}`
       res.writeHead(status, headers)
+      if (lent) {
+        const buffer = lent
+        res.once('finish', () => bodies.give(buffer))
+      }
       res.end(read.data)
       return status
     })

@@ -13,7 +13,6 @@ import {
   blockSizeBytesDefault,
   blockSizeBytesMax,
   blockSizeBytesMin,
-  chunkSizeBytesDefault,
   compactionDeadRatioDefault,
   compactionRateBytesPerSecDefault,
   heartbeatIntervalMsDefault,
@@ -32,7 +31,7 @@ import type { NodeControlPlane, NodeHeartbeat, NodeRegistration } from './contro
 import { writeFileAtomic } from './files.ts'
 import { Heartbeat } from './heartbeat.ts'
 import { BufferPool } from './buffer-pool.ts'
-import { createNodeServer } from './http-server.ts'
+import { bodyBufferBytes, createNodeServer } from './http-server.ts'
 import { NodeMetrics } from './metrics.ts'
 import { Scrubber } from './scrubber.ts'
 
@@ -120,7 +119,7 @@ export class StorageNode {
   private flushing: Promise<void> | null = null
   private server: ReturnType<typeof createNodeServer> | null = null
   /** PUT body buffers, reused across requests (buffer-pool.ts). */
-  private readonly bodies = new BufferPool(chunkSizeBytesDefault, nodeBodyPoolBuffersMax)
+  private readonly bodies = new BufferPool(bodyBufferBytes, nodeBodyPoolBuffersMax)
   private stopped = false
 
   private constructor(

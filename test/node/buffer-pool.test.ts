@@ -1,4 +1,4 @@
-// The node's pool of PUT body buffers: exact lengths, reuse of given-back buffers,
+// The node's pool of body buffers: exact lengths, reuse of given-back buffers,
 // a bound on what it keeps, and no double lending of one buffer.
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
@@ -13,7 +13,7 @@ test('take gives exactly the length asked; a given-back buffer is lent again', (
   const b = pool.take(10)
   assert.equal(b.length, 10)
   assert.equal(b.buffer, a.buffer, 'the same backing store came back')
-  assert.deepEqual(pool.stats(), { free: 0, allocated: 1 })
+  assert.deepEqual(pool.stats(), { free: 0, allocated: 1, taken: 2 })
 })
 
 test('a buffer is never lent twice at once, even when given back twice', () => {
@@ -24,7 +24,7 @@ test('a buffer is never lent twice at once, even when given back twice', () => {
   const b = pool.take(64)
   const c = pool.take(64)
   assert.notEqual(b.buffer, c.buffer)
-  assert.deepEqual(pool.stats(), { free: 0, allocated: 2 })
+  assert.deepEqual(pool.stats(), { free: 0, allocated: 2, taken: 3 })
 })
 
 test('longer requests and empty ones get buffers of their own; the pool keeps at most freeMax', () => {
@@ -32,13 +32,13 @@ test('longer requests and empty ones get buffers of their own; the pool keeps at
   const big = pool.take(65)
   assert.equal(big.length, 65)
   pool.give(big) // not pooled: left to the GC
-  assert.deepEqual(pool.stats(), { free: 0, allocated: 0 })
+  assert.deepEqual(pool.stats(), { free: 0, allocated: 0, taken: 0 })
   assert.equal(pool.take(0).length, 0)
   const x = pool.take(64)
   const y = pool.take(64)
   pool.give(x)
   pool.give(y)
-  assert.deepEqual(pool.stats(), { free: 1, allocated: 2 })
+  assert.deepEqual(pool.stats(), { free: 1, allocated: 2, taken: 2 })
   pool.give(Buffer.alloc(64)) // a stranger: ignored
-  assert.deepEqual(pool.stats(), { free: 1, allocated: 2 })
+  assert.deepEqual(pool.stats(), { free: 1, allocated: 2, taken: 2 })
 })

@@ -66,3 +66,41 @@ test('the client verifies pages itself: bytes that do not match the CRCs sent ar
     await new Promise((resolve) => liar.close(resolve))
   }
 })
+
+test('the body is read into a buffer of the length the chunk headers announce: a Content-Length that disagrees is refused at once; a body cut off is a network failure, not corruption', { timeout: 60_000 }, async () => {
+  const c = newChunk(9, 3 * page)
+  let served = 0
+  let mode: 'too-long' | 'cut' = 'too-long'
+  const headers = {
+    [wireHeaders.length]: c.data.length,
+    [wireHeaders.root]: encodeRoot(c.tree.root),
+    [wireHeaders.firstPage]: 0,
+    [wireHeaders.pageCrcs]: encodePageCrcs(c.tree.pageCrcs),
+  }
+  const liar = createServer((req, res) => {
+    served++
+    if (mode === 'too-long') {
+      // Announces 64 MiB for a chunk of 3 pages and sends the first page only, then waits:
+      // a client that reads the body before looking would wait for its body timeout.
+      res.writeHead(200, { ...headers, 'content-length': 64 * 1024 * 1024 })
+      res.write(c.data.subarray(0, page))
+      return
+    }
+    res.writeHead(200, { ...headers, 'content-length': c.data.length })
+    res.write(c.data.subarray(0, page), () => setTimeout(() => res.destroy(), 20))
+  })
+  await new Promise<void>((resolve) => liar.listen(0, '127.0.0.1', resolve))
+  const store = new HttpChunkStore({ resolve: () => `http://127.0.0.1:${(liar.address() as AddressInfo).port}`, requestTimeoutMs: 20_000, retriesMax: 0 })
+  try {
+    await rejectsWithCode(store.get('liar', c.id), 'ChunkCorrupt')
+    assert.equal(served, 2, 'refused at its headers, and retried once as corruption in transit')
+    mode = 'cut'
+    served = 0
+    await rejectsWithCode(store.get('liar', c.id), 'NodeUnavailable')
+    assert.equal(served, 1)
+  } finally {
+    await store.close()
+    liar.closeAllConnections()
+    await new Promise((resolve) => liar.close(resolve))
+  }
+})

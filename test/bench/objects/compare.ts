@@ -8,7 +8,9 @@
 //     each tree's object layer, alternating (the order flips every round);
 //   - CPU seconds per GiB of chunk data a standalone `blobfs node` of each tree
 //     spends receiving, verifying and appending 2 MiB chunk PUTs (12 at a time,
-//     fdatasync), the two nodes fed alternately by one client.
+//     fdatasync), the two nodes fed alternately by one client; then the CPU seconds
+//     per GiB each node spends serving those chunks back (whole-chunk GETs, 12 in
+//     flight), read alternately by one client.
 // The other tree needs its own node_modules and native addon, e.g.:
 //   mkdir /tmp/base && git archive COMMIT | tar -x -C /tmp/base
 //   ln -s "$PWD/node_modules" /tmp/base/node_modules && cp -r native/build /tmp/base/native/
@@ -138,8 +140,8 @@ async function stopNode(node: StandaloneNode): Promise<void> {
   rmSync(node.dir, { recursive: true, force: true })
 }
 
-/** CPU s per GiB of chunks each tree's node spends on 2 MiB chunk PUTs, 12 in flight. */
-async function nodeReceive(): Promise<Record<Tree, number[]>> {
+/** CPU s per GiB of chunks each tree's node spends on 2 MiB chunk PUTs, then on GETs of them, 12 in flight. */
+async function nodeReceiveAndServe(): Promise<{ receive: Record<Tree, number[]>; serve: Record<Tree, number[]> }> {
   const { HttpChunkStore } = await import('../../../src/cluster/http-store.ts')
   const { checksumTree } = await import('../../../src/codec/checksum.ts')
   const nodes = { base: await startNode('base'), this: await startNode('this') }
@@ -147,12 +149,27 @@ async function nodeReceive(): Promise<Record<Tree, number[]>> {
   try {
     const chunks = Array.from({ length: 12 }, (_, i) => pattern.subarray(i * 2 * MiB, (i + 1) * 2 * MiB))
     const trees12 = chunks.map((c) => checksumTree(c))
+    const stored: Record<Tree, { id: string; index: number }[]> = { base: [], this: [] }
     const send = async (tree: Tree, bytes: number) => {
       let sent = 0
       await Promise.all(chunks.map(async (chunk, i) => {
         while (sent < bytes) {
           sent += chunk.length
-          await stores[tree].put('n', randomUUID(), chunk, trees12[i]!)
+          const id = randomUUID()
+          await stores[tree].put('n', id, chunk, trees12[i]!)
+          stored[tree].push({ id, index: i })
+        }
+      }))
+    }
+    const serve = async (tree: Tree, bytes: number) => {
+      let next = 0
+      let read = 0
+      await Promise.all(chunks.map(async () => {
+        while (read < bytes) {
+          const { id, index } = stored[tree][next++ % stored[tree].length]!
+          read += chunks[index]!.length
+          const got = await stores[tree].get('n', id)
+          if (got.length !== chunks[index]!.length) throw new Error(`chunk ${id} came back with ${got.length} bytes`)
         }
       }))
     }
@@ -165,7 +182,16 @@ async function nodeReceive(): Promise<Record<Tree, number[]>> {
         out[tree].push((cpuSecondsOf(nodes[tree].child.pid!) - before) / (nodeBytes / GiB))
       }
     }
-    return out
+    for (const tree of order) await serve(tree, 64 * MiB) // warm up both
+    const served: Record<Tree, number[]> = { base: [], this: [] }
+    for (let round = 0; round < rounds; round++) {
+      for (const tree of inRoundOrder(round)) {
+        const before = cpuSecondsOf(nodes[tree].child.pid!)
+        await serve(tree, nodeBytes)
+        served[tree].push((cpuSecondsOf(nodes[tree].child.pid!) - before) / (nodeBytes / GiB))
+      }
+    }
+    return { receive: out, serve: served }
   } finally {
     await Promise.all(order.map((tree) => stores[tree].close()))
     await Promise.all(order.map((tree) => stopNode(nodes[tree])))
@@ -200,8 +226,9 @@ async function main(): Promise<void> {
     await up.stop()
     rmSync(root, { recursive: true, force: true })
   }
-  const receive = await nodeReceive()
+  const { receive, serve } = await nodeReceiveAndServe()
   for (const tree of order) figures[`node_receive_${tree}_cpu_s_per_gib`] = median(receive[tree])
+  for (const tree of order) figures[`node_serve_${tree}_cpu_s_per_gib`] = median(serve[tree])
   figures.load_average_1m_at_end = loadavg()[0]!
   const f = (name: string) => formatNumber(figures[name] as number)
   printTable(`Base (${trees.base}) and this tree, interleaved in one run; load ${f('load_average_1m_at_start')} at the start, ${f('load_average_1m_at_end')} at the end`, ['measure', 'base', 'this'], [
@@ -210,6 +237,7 @@ async function main(): Promise<void> {
     [`PUT, client CPU s per GiB (median of ${rounds})`, f('put_client_base_cpu_s_per_gib'), f('put_client_this_cpu_s_per_gib')],
     [`GET, client CPU s per GiB (median of ${rounds})`, f('get_client_base_cpu_s_per_gib'), f('get_client_this_cpu_s_per_gib')],
     [`standalone node receiving 2 MiB chunks, CPU s per GiB of chunks (median of ${rounds})`, f('node_receive_base_cpu_s_per_gib'), f('node_receive_this_cpu_s_per_gib')],
+    [`standalone node serving 2 MiB chunk GETs, CPU s per GiB of chunks (median of ${rounds})`, f('node_serve_base_cpu_s_per_gib'), f('node_serve_this_cpu_s_per_gib')],
   ])
   emitJson(options, figures)
 }
