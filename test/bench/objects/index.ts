@@ -18,7 +18,7 @@
 // npm run bench -- objects [--quick] [--json]
 import { execFileSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -33,6 +33,7 @@ import { objectStoreConfig } from '../../../src/objects/config.ts'
 import { ObjectStore } from '../../../src/objects/object-store.ts'
 import { stripeCodec } from '../../../src/objects/stripe-io.ts'
 import type { ObjectLayer } from '../../../src/objects/types.ts'
+import { childrenRunning, cpuSecondsOf } from '../../support/processes.ts'
 import { startUp } from '../../support/up.ts'
 import { emitJson, formatNumber, median, parseBenchArgs, percentile, printTable, type Figures } from '../report.ts'
 
@@ -73,31 +74,10 @@ const perGiB = (seconds: number, bytes: number) => seconds / (bytes / units.GiB)
 // ---- CPU and wait accounting: on a shared 2-core machine wall time says how loaded
 // the machine was; CPU seconds per GiB say what each part of the path costs.
 
-/** User + system CPU seconds of another process so far (Linux /proc). */
-function cpuSecondsOf(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / 100 // utime + stime, in clock ticks of 1/100 s
-}
-
 /** This process's CPU seconds, every thread (libuv threadpool included). */
 function ownCpuSeconds(): number {
   const usage = process.cpuUsage()
   return (usage.user + usage.system) / 1e6
-}
-
-/** Direct children of `pid` whose argv[2] (after node and bin.mjs) is `command`. */
-function childrenRunning(pid: number, command: string): number[] {
-  const found: number[] = []
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      const ppid = Number(readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]!.split(' ')[1])
-      if (ppid === pid && readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0')[2] === command) found.push(Number(entry))
-    } catch {
-      // the process went away
-    }
-  }
-  return found
 }
 
 interface UpCluster {

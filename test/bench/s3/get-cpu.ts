@@ -21,7 +21,7 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { median } from '../report.ts'
 import type { BenchObjectLayer } from './memory-layer.ts'
-import { bucket, directTarget, inParallel, s3Target, startServer, type ServerProcess, type Target } from './targets.ts'
+import { benchBucket as bucket, directTarget, inParallel, s3Target, startServer, type ServerProcess, type Target } from './targets.ts'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const argv = process.argv.slice(2)

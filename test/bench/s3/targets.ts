@@ -20,7 +20,7 @@ import type { ObjectLayer } from '../../../src/objects/types.ts'
 import type { BenchObjectLayer } from './memory-layer.ts'
 
 const here = dirname(fileURLToPath(import.meta.url))
-export const bucket = 'bench'
+export const benchBucket = 'bench'
 
 /** One system under test, driven the same way whatever it is. */
 export interface Target {
@@ -56,7 +56,12 @@ export async function inParallel(count: number, parallel: number, work: (index: 
   await Promise.all(Array.from({ length: Math.min(parallel, count) }, worker))
 }
 
-export function s3Target(name: string, info: { endpoint: string; accessKeyId: string; secretAccessKey: string }, onClose: () => Promise<void>): Target {
+export function s3Target(
+  name: string,
+  info: { endpoint: string; accessKeyId: string; secretAccessKey: string },
+  onClose: () => Promise<void>,
+  bucket = benchBucket,
+): Target {
   const agent = new Agent({ keepAlive: true, maxSockets: 64 })
   const s3 = new S3Client({
     endpoint: info.endpoint,
@@ -112,7 +117,7 @@ export function s3Target(name: string, info: { endpoint: string; accessKeyId: st
   }
 }
 
-export function directTarget(layer: BenchObjectLayer): Target {
+export function directTarget(layer: BenchObjectLayer, bucket = benchBucket): Target {
   const objects: ObjectLayer = layer.objects
   return {
     name: 'object layer (direct)',
