@@ -1,6 +1,6 @@
 // A server process for the S3 benchmark, so client and server do not share one
 // event loop: `--target blobfs` runs the gateway over the object layer module given
-// by --object-layer (--bucket-cache-ttl-ms N sets its bucket cache); `--target s3rver` runs s3rver on --dir; `--target bare` is a
+// by --object-layer; `--target s3rver` runs s3rver on --dir; `--target bare` is a
 // floor for HTTP reads (below). Prints one JSON line
 // {endpoint, accessKeyId, secretAccessKey, description} and serves until stdin closes.
 // The gateway logs warnings to stderr (stdout carries only these JSON lines).
@@ -23,13 +23,7 @@ const target = args.get('target')
 async function blobfs(): Promise<{ info: object; close: () => Promise<void> }> {
   const module = (await import(args.get('object-layer')!)) as { openObjectLayer(): Promise<BenchObjectLayer> }
   const layer = await module.openObjectLayer()
-  const bucketCacheTtl = args.get('bucket-cache-ttl-ms')
-  const gateway = createS3Server({
-    objects: layer.objects,
-    rateLimit: null,
-    logger: pino({ level: 'warn' }, pino.destination(2)),
-    ...(bucketCacheTtl === undefined ? {} : { bucketCacheTtlMs: Number(bucketCacheTtl) }),
-  })
+  const gateway = createS3Server({ objects: layer.objects, rateLimit: null, logger: pino({ level: 'warn' }, pino.destination(2)) })
   const { endpoint } = await gateway.listen(0, '127.0.0.1')
   return {
     info: { endpoint, accessKeyId: layer.accessKey.accessKeyId, secretAccessKey: layer.accessKey.secretAccessKey, description: layer.description },
