@@ -32,8 +32,6 @@ export interface S3GatewayOptions {
   keepAliveTimeoutMs?: number
   /** How long a looked-up access key is trusted before it is read again (0: every request). */
   accessKeyCacheTtlMs?: number
-  /** How long a bucket read for an object request is trusted before it is read again (0: every request; bucket-cache.ts). */
-  bucketCacheTtlMs?: number
   /** Path of the Prometheus endpoint (path-style only; null turns it off). */
   metricsPath?: string | null
   metricsRegistry?: Registry
@@ -54,7 +52,6 @@ export interface GatewayConfig {
   readonly headersTimeoutMs: number
   readonly keepAliveTimeoutMs: number
   readonly accessKeyCacheTtlMs: number
-  readonly bucketCacheTtlMs: number
   readonly metricsPath: string | null
   readonly metricsRegistry: Registry | undefined
   readonly processMetrics: boolean
@@ -62,7 +59,6 @@ export interface GatewayConfig {
 }
 
 export const accessKeyCacheTtlMsDefault = 5_000
-export const bucketCacheTtlMsDefault = 1_000
 
 export function parseGatewayOptions(options: S3GatewayOptions): GatewayConfig {
   assert.ok(options.objects, 'the gateway needs an object layer')
@@ -77,7 +73,6 @@ export function parseGatewayOptions(options: S3GatewayOptions): GatewayConfig {
     headersTimeoutMs: options.headersTimeoutMs ?? requestHeadersTimeoutMsDefault,
     keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? keepAliveTimeoutMsDefault,
     accessKeyCacheTtlMs: options.accessKeyCacheTtlMs ?? accessKeyCacheTtlMsDefault,
-    bucketCacheTtlMs: options.bucketCacheTtlMs ?? bucketCacheTtlMsDefault,
     metricsPath: options.metricsPath === undefined ? '/metrics' : options.metricsPath,
     metricsRegistry: options.metricsRegistry,
     processMetrics: options.processMetrics ?? false,
@@ -86,7 +81,6 @@ export function parseGatewayOptions(options: S3GatewayOptions): GatewayConfig {
   assert.ok(config.requestIdleTimeoutMs > 0)
   assert.ok(config.headersTimeoutMs > 0)
   assert.ok(config.accessKeyCacheTtlMs >= 0)
-  assert.ok(config.bucketCacheTtlMs >= 0)
   assert.ok(config.apiChunkSizeBytes > 0)
   return Object.freeze(config)
 }

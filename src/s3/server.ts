@@ -10,15 +10,14 @@
 import { randomBytes } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { BlobfsError, isBlobfsError } from '../errors.ts'
+import { BlobfsError } from '../errors.ts'
 import { keyLengthBytesMax, undrainedBodyBytesMax } from '../limits.ts'
-import type { AccessKey, BucketInfo } from '../objects/types.ts'
+import type { AccessKey } from '../objects/types.ts'
 import { authorize } from './access.ts'
 import { apiOperation } from './api/objects.ts'
 import { RequestBody } from './body.ts'
-import { BucketCache } from './bucket-cache.ts'
 import { parseGatewayOptions, type GatewayConfig, type S3GatewayOptions } from './config.ts'
-import type { Access, Operation, OperationContext, Principal } from './context.ts'
+import type { Operation, OperationContext, Principal } from './context.ts'
 import { clientMessage, errorXml, s3ErrorFor } from './errors.ts'
 import { GatewayMetrics } from './metrics.ts'
 import { s3Operation } from './ops/index.ts'
@@ -85,21 +84,12 @@ class RequestHandler {
   private readonly limiter: RateLimiter | null
   private readonly keyCache = new Map<string, { key: AccessKey; expiresMs: number }>()
   private readonly keyCacheMax = 10_000
-  private readonly buckets: BucketCache
 
   constructor(
     private readonly config: GatewayConfig,
     private readonly metrics: GatewayMetrics,
   ) {
     this.limiter = config.rateLimit ? new RateLimiter(config.rateLimit) : null
-    this.buckets = new BucketCache(config.bucketCacheTtlMs, config.now)
-  }
-
-  private readBucket = (name: string): Promise<BucketInfo> => this.config.objects.getBucket(name)
-
-  /** The bucket to authorize against: object requests may use a recent read (bucket-cache.ts), bucket requests read it afresh. */
-  private bucketFor(access: Access): (name: string) => Promise<BucketInfo> {
-    return access === 'object-read' || access === 'object-write' ? (name) => this.buckets.get(name, this.readBucket) : this.readBucket
   }
 
   private lookupKey = async (accessKeyId: string): Promise<AccessKey | null> => {
@@ -159,7 +149,7 @@ class RequestHandler {
       principal = auth ? { accessKeyId: auth.accessKey.accessKeyId, owner: auth.accessKey.owner } : null
       this.takeToken(principal, req, res)
       body = new RequestBody(req, res, auth, { idleTimeoutMs: this.config.requestIdleTimeoutMs, expectContinue })
-      const bucket = await authorize(this.bucketFor(op.access), target.bucket, principal, op.access)
+      const bucket = await authorize(this.config.objects, target.bucket, principal, op.access)
       const ctx: OperationContext = {
         id,
         req,
@@ -185,7 +175,6 @@ class RequestHandler {
         this.sendError(req, res, error, { id, target, api, body, expectContinue, log, operation })
       }
     } finally {
-      if (target?.bucket && (operation === 'DeleteBucket' || isBlobfsError(failure, 'NoSuchBucket'))) this.buckets.forget(target.bucket)
       this.metrics.inFlight.dec()
       const durationMs = Number(process.hrtime.bigint() - startedNs) / 1e6
       const status = res.headersSent ? res.statusCode : 0

@@ -4,8 +4,8 @@
 // starts `blobfs up` (12 node processes, the embedded catalog), then a second
 // `blobfs gateway` on the same cluster run with `node --cpu-prof`, once for a large
 // multipart PUT (16 MiB parts, 8 in flight, through @aws-sdk/client-s3 with its
-// default settings), once for the large GET (8 parallel ranged reads of 16 MiB),
-// then 4 KiB GETs from 32 clients, and prints for each the gateway process's CPU per GiB and its top functions by
+// default settings) and once for the large GET (8 parallel ranged reads of 16 MiB),
+// and prints for each the gateway process's CPU per GiB and its top functions by
 // self time (with the profile files left in --out for a closer look).
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -106,21 +106,6 @@ try {
       })
     }
     return 2 * objectBytes
-  })
-  // 4 KiB GETs, 32 clients: the per-request path (figures per GiB are meaningless here; ops/s and the profile are what count).
-  const small = randomBytes(4096)
-  await profiled(up.cluster.catalogUrl, up.credentials, 'small-get', async (t) => {
-    await inParallel(256, 32, (i) => t.put(`small/${i}`, small))
-    const deadline = performance.now() + 8000
-    let ops = 0
-    await inParallel(32, 32, async () => {
-      for (let i = 0; performance.now() < deadline; i++) {
-        await t.get(`small/${(i * 7919) % 256}`)
-        ops++
-      }
-    })
-    console.log(`small-get: ${(ops / 8).toFixed(0)} GETs/s`)
-    return ops * 4096
   })
   console.log(`\nprofiles in ${out}`)
 } finally {
