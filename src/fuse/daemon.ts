@@ -114,7 +114,7 @@ export function createFuseDaemon(options: FuseDaemonOptions): FuseDaemon {
     // Names are cached by the kernel for the TTL; attributes never, so sizes and mtimes
     // always come from the daemon, whose own cache open() revalidates (close-to-open).
     `entry_timeout=${ttlSeconds}`,
-    'attr_timeout=0',
+    `attr_timeout=${ttlSeconds}`,
     'negative_timeout=0',
   ]
 

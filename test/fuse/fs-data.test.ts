@@ -265,6 +265,40 @@ test('open revalidates: close-to-open consistency with other writers', async () 
   assert.equal((await fs.getattr('/f')).sizeBytes, 16)
 })
 
+test('direct I/O only for an open that finds a size the kernel does not hold (changed elsewhere); own writes, truncates and renames keep the page cache', async () => {
+  const { fs, objects } = await harness({ attrTtlMs: 60_000, dirTtlMs: 60_000 })
+  const opened = async (path: string, flags = constants.O_RDONLY): Promise<boolean> => {
+    const fh = await fs.open(path, flags)
+    const direct = fs.directIo(fh)
+    await fs.release(fh)
+    return direct
+  }
+  await put(objects, 'f', 'short')
+  await fs.getattr('/f') // what the kernel now holds: 5 bytes
+  assert.equal(await opened('/f'), false)
+  await put(objects, 'f', 'a longer version')
+  assert.equal(await opened('/f'), true, 'the kernel still holds 5 bytes: reads must not stop there')
+  assert.equal(await opened('/f', constants.O_WRONLY | constants.O_TRUNC), false, 'O_TRUNC: the kernel sets the size itself')
+  await fs.getattr('/f')
+  assert.equal(await opened('/f'), false, 'the kernel asked again')
+  // This mount's own writes, truncates and renames: the kernel knows the sizes they make.
+  await writeFile(fs, '/g', 'written here')
+  assert.equal(await opened('/g'), false)
+  const fh = await fs.open('/g', constants.O_WRONLY)
+  await fs.ftruncate(fh, 3)
+  await fs.release(fh)
+  assert.equal(await opened('/g'), false)
+  await fs.rename('/g', '/h')
+  assert.equal(await opened('/h'), false)
+  await fs.mkdir('/d', 0o755)
+  await writeFile(fs, '/d/in', 'inside')
+  await fs.rename('/d', '/e')
+  assert.equal(await opened('/e/in'), false)
+  // Nothing known of a path (never asked by the kernel here): direct I/O, to be safe.
+  await put(objects, 'never-seen', 'x')
+  assert.equal(await opened('/never-seen'), true)
+})
+
 test('upload failure: flush reports EIO, the bytes stay, a later flush commits them', async () => {
   const { fs, objects } = await harness()
   const fh = await fs.create('/f', 0o644)
