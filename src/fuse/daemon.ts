@@ -111,8 +111,11 @@ export function createFuseDaemon(options: FuseDaemonOptions): FuseDaemon {
     `max_readahead=${8 * fuseMaxReadBytes}`,
     // open(O_TRUNC) arrives as such, instead of open + truncate (which would load the old bytes first).
     'atomic_o_trunc',
-    // Names are cached by the kernel for the TTL; attributes never, so sizes and mtimes
-    // always come from the daemon, whose own cache open() revalidates (close-to-open).
+    // Names and attributes are cached by the kernel for the TTL: tar x, ls -lR and rsync
+    // stat every path they touch, and with default_permissions every directory of a path
+    // is checked; without this each of those is a round trip to the daemon. open() still
+    // revalidates (close-to-open): an open that finds another size than the kernel holds
+    // reads with direct I/O (fs.ts, kernelSizes). Missing names are not cached.
     `entry_timeout=${ttlSeconds}`,
     `attr_timeout=${ttlSeconds}`,
     'negative_timeout=0',
