@@ -4,9 +4,14 @@
 // caches with their TTLs, close-to-open revalidation, concurrent writers.
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { constants } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { closeSync, constants, openSync } from 'node:fs'
+import { mkdtemp, open, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { test } from 'node:test'
 import { BlobFs, fsConfig } from '../../src/fuse/fs.ts'
+import { Spool, SpoolBudget } from '../../src/fuse/spool.ts'
 import { BlobfsError } from '../../src/errors.ts'
 import { errnoOf, harness, list, put, readFile, silent, writeFile } from './helpers/fs-harness.ts'
 import { MemoryObjectLayer } from './helpers/memory-objects.ts'
@@ -45,6 +50,35 @@ test('all spools together share one memory budget: the file that would pass it g
   assert.ok(objects.peek('b', 'a')!.equals(dataA))
   assert.ok(objects.peek('b', 'b')!.equals(dataB))
   assert.equal(fs.gauges.spoolMemoryBytes, 0)
+})
+
+test('a spool on disk is written and read without the thread pool: FUSE writes never queue behind other file I/O', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'blobfs-spool-test-'))
+  const spool = new Spool({ budget: new SpoolBudget(0), memoryBytesMax: 0, dir })
+  const fifos: string[] = []
+  const blocked: Promise<unknown>[] = []
+  const writers: number[] = []
+  try {
+    await spool.write(Buffer.from('on disk from the start'), 0)
+    assert.equal(spool.onDisk, true)
+    // Every thread of libuv's pool is stuck in open() of a FIFO nobody writes to.
+    for (let i = 0; i < 64; i++) {
+      fifos.push(join(dir, `fifo-${i}`))
+      execFileSync('mkfifo', [fifos[i]!])
+      blocked.push(open(fifos[i]!, 'r').then((handle) => handle.close()))
+    }
+    const settledFirst = <T>(promise: Promise<T>): Promise<T | 'still waiting'> =>
+      Promise.race([promise, new Promise<'still waiting'>((resolve) => setImmediate(() => setImmediate(() => resolve('still waiting'))))])
+    assert.equal(await settledFirst(spool.write(Buffer.from('more'), 22).then(() => 'written')), 'written')
+    assert.equal((await settledFirst(spool.read(0, 100))).toString(), 'on disk from the start' + 'more')
+  } finally {
+    // O_RDWR on a FIFO never blocks on Linux and lets every reader's open() through.
+    for (const fifo of fifos) writers.push(openSync(fifo, constants.O_RDWR))
+    await Promise.all(blocked)
+    for (const fd of writers) closeSync(fd)
+    await spool.close()
+    await rm(dir, { recursive: true, force: true })
+  }
 })
 
 test('sparse writes read back zeros in the holes', async () => {
