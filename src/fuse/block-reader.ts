@@ -53,7 +53,8 @@ export class BlockReader {
   private readonly cache: LRUCache<string, Buffer>
   private readonly inFlight = new Map<string, Promise<Buffer>>()
   private readaheadInFlightBytes = 0
-  readonly stats = { hits: 0, misses: 0, fetches: 0, fetchedBytes: 0, readaheadFetches: 0 }
+  /** hits: blocks in the cache; waits: blocks still being fetched when read; misses: blocks fetched for the read itself. */
+  readonly stats = { hits: 0, waits: 0, misses: 0, fetches: 0, fetchedBytes: 0, readaheadFetches: 0 }
 
   constructor(private readonly options: BlockReaderOptions) {
     assert.ok(options.blockSizeBytes > 0 && options.stripeSizeBytes % options.blockSizeBytes === 0)
@@ -63,6 +64,11 @@ export class BlockReader {
 
   get cachedBytes(): number {
     return this.cache.calculatedSize ?? 0
+  }
+
+  /** Bytes of readahead fetches not yet in (all readers together). */
+  get readaheadBytesInFlight(): number {
+    return this.readaheadInFlightBytes
   }
 
   /** Up to `length` bytes at `position` of `version` (fewer at the end of the object). */
@@ -104,6 +110,7 @@ export class BlockReader {
         flush(index - 1)
         if (!readahead) {
           if (cached) this.stats.hits++
+          else this.stats.waits++
           out.push(cached ? Promise.resolve(cached) : pending!)
         }
         continue

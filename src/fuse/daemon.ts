@@ -97,6 +97,27 @@ export function createFuseDaemon(options: FuseDaemonOptions): FuseDaemon {
     },
   })
 
+  new Gauge({
+    name: 'blobfs_fuse_readahead_in_flight_bytes',
+    help: 'bytes of readahead fetches not yet in (all sequential readers)',
+    registers: [registry],
+    collect() {
+      this.set(fs.reader.readaheadBytesInFlight)
+    },
+  })
+  new Gauge({
+    name: 'blobfs_fuse_block_reads',
+    help: 'blocks asked for by reads, by where they were: hit (cached), wait (being fetched), miss (fetched for the read)',
+    labelNames: ['result'],
+    registers: [registry],
+    collect() {
+      const { hits, waits, misses } = fs.reader.stats
+      this.set({ result: 'hit' }, hits)
+      this.set({ result: 'wait' }, waits)
+      this.set({ result: 'miss' }, misses)
+    },
+  })
+
   const ops = fuseOperations({ fs, log, registry, opTimeoutMs, transferTimeoutMs })
 
   // fuse-native gives up on an op after its own timeout; ours must always fire first.
