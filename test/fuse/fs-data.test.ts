@@ -240,6 +240,9 @@ test('sequential readers get whole stripes ahead; random readers fetch single bl
   assert.ok(objects.counters.calls.getObject <= 7, `${objects.counters.calls.getObject} range reads for ${reads} reads`)
   assert.equal(objects.counters.getBytes, data.length, 'every byte fetched exactly once')
   assert.ok(fs.reader.stats.readaheadFetches >= 3)
+  // Each read looks only at what the window adds: every block is checked once in all, not once per read.
+  const blocks = Math.ceil(data.length / (64 * KiB))
+  assert.ok(fs.reader.stats.readaheadBlocksChecked <= blocks, `${fs.reader.stats.readaheadBlocksChecked} block checks for ${blocks} blocks`)
 
   await put(objects, 'rand', data)
   objects.resetCounters()
