@@ -9,6 +9,7 @@ import { closeSync, constants, openSync } from 'node:fs'
 import { mkdtemp, open, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { Readable } from 'node:stream'
 import { test } from 'node:test'
 import { BlobFs, fsConfig } from '../../src/fuse/fs.ts'
 import { Spool, SpoolBudget } from '../../src/fuse/spool.ts'
@@ -334,6 +335,17 @@ test('direct I/O only for an open that finds a size the kernel does not hold (ch
   // Nothing known of a path (never asked by the kernel here): direct I/O, to be safe.
   await put(objects, 'never-seen', 'x')
   assert.equal(await opened('/never-seen'), true)
+})
+
+test('times come back from the object layer a hair off (nanoseconds through a double): answered in whole milliseconds, the same before and after the commit', async () => {
+  const { fs, objects } = await harness()
+  // What the object layer's ns round trip makes of 1796581972114 ms: 1796581972113.99987.
+  const off = Number(BigInt(Math.round(1796581972114 * 1e6))) / 1e6
+  assert.notEqual(off, 1796581972114)
+  await objects.putObject('b', 'f', Readable.from([Buffer.from('x')]), { posix: { mode: 0o100644, uid: 0, gid: 0, mtimeMs: off, ctimeMs: off } })
+  const stat = await fs.getattr('/f')
+  assert.equal(stat.mtimeMs, 1796581972114)
+  assert.equal(stat.ctimeMs, 1796581972114)
 })
 
 test('upload failure: flush reports EIO, the bytes stay, a later flush commits them', async () => {
