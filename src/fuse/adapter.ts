@@ -27,6 +27,8 @@ export interface AdapterOptions {
   opTimeoutMs: number
   /** Deadline of operations that may upload or load a whole file. */
   transferTimeoutMs: number
+  /** The binding takes directIoFlag in an open's handle (binding.ts, bindingTakesDirectIo). */
+  directIo?: boolean
 }
 
 /** Operations that may move a whole file's bytes (upload on close, load before a change). */
@@ -75,6 +77,7 @@ export function fuseOperations(options: AdapterOptions): Record<string, unknown>
   const { fs, log } = options
   const metrics = adapterMetrics(options.registry)
   const transfer = new Set<string>(transferOps)
+  const directIo = options.directIo ?? false
 
   function fail(op: string, path: string, error: unknown, reply: Reply): void {
     const fsErr: FsError & { unmapped?: true } = toFsError(error, `${op} ${path}`)
@@ -203,7 +206,7 @@ export function fuseOperations(options: AdapterOptions): Record<string, unknown>
       serve('ftruncate', path, reply, () => fs.ftruncate(fh, size))
     },
     open(path: string, flags: number, reply: Reply) {
-      serve('open', path, reply, () => fs.open(path, flags), (fh) => [0, fs.directIo(fh) ? fh | directIoFlag : fh])
+      serve('open', path, reply, () => fs.open(path, flags), (fh) => [0, directIo && fs.directIo(fh) ? fh | directIoFlag : fh])
     },
     create(path: string, mode: number, reply: Reply) {
       serve('create', path, reply, () => fs.create(path, mode), (fh) => [0, fh])

@@ -10,7 +10,7 @@ import { fuseBindingTimeoutMarginMs, fuseMountWatchIntervalMs, fuseMaxReadBytes,
 import { logger, type Logger } from '../log.ts'
 import type { ObjectLayer } from '../objects/types.ts'
 import { fuseOperations, transferOps } from './adapter.ts'
-import { loadFuse, type FuseInstance } from './binding.ts'
+import { bindingTakesDirectIo, loadFuse, type FuseInstance } from './binding.ts'
 import { BlobFs, fsConfig, type FsConfig } from './fs.ts'
 
 export interface FuseDaemonOptions {
@@ -118,7 +118,10 @@ export function createFuseDaemon(options: FuseDaemonOptions): FuseDaemon {
     },
   })
 
-  const ops = fuseOperations({ fs, log, registry, opTimeoutMs, transferTimeoutMs })
+  // Attributes are cached in the kernel only when an open can ask for direct I/O (close-to-open).
+  const directIo = bindingTakesDirectIo()
+  if (!directIo) log.warn('the FUSE binding predates direct I/O opens: attributes are not cached in the kernel (run `npm run build:fuse`)')
+  const ops = fuseOperations({ fs, log, registry, opTimeoutMs, transferTimeoutMs, directIo })
 
   // fuse-native gives up on an op after its own timeout; ours must always fire first.
   const bindingTimeouts: Record<string, number> = { default: opTimeoutMs + fuseBindingTimeoutMarginMs }
@@ -138,7 +141,7 @@ export function createFuseDaemon(options: FuseDaemonOptions): FuseDaemon {
     // revalidates (close-to-open): an open that finds another size than the kernel holds
     // reads with direct I/O (fs.ts, kernelSizes). Missing names are not cached.
     `entry_timeout=${ttlSeconds}`,
-    `attr_timeout=${ttlSeconds}`,
+    `attr_timeout=${directIo ? ttlSeconds : '0'}`,
     'negative_timeout=0',
   ]
 
