@@ -13,6 +13,8 @@ import type { BlobFs, Stat } from './fs.ts'
 /** UTIME_OMIT and UTIME_NOW as the patched binding passes them (src/fuse/binding/build.mjs). */
 export const utimeOmitMs = 2 ** 52 + 1
 export const utimeNowMs = 2 ** 52 + 2
+/** Set in the handle an open answers: the binding opens that file with direct I/O (src/fuse/binding/build.mjs). */
+export const directIoFlag = 0x40000000
 
 /** fuse-native's reply: a status (0, a byte count, or -errno) then values. */
 type Reply = (status: number, ...values: unknown[]) => void
@@ -25,6 +27,8 @@ export interface AdapterOptions {
   opTimeoutMs: number
   /** Deadline of operations that may upload or load a whole file. */
   transferTimeoutMs: number
+  /** The binding takes directIoFlag in an open's handle (binding.ts, bindingTakesDirectIo). */
+  directIo?: boolean
 }
 
 /** Operations that may move a whole file's bytes (upload on close, load before a change). */
@@ -73,6 +77,7 @@ export function fuseOperations(options: AdapterOptions): Record<string, unknown>
   const { fs, log } = options
   const metrics = adapterMetrics(options.registry)
   const transfer = new Set<string>(transferOps)
+  const directIo = options.directIo ?? false
 
   function fail(op: string, path: string, error: unknown, reply: Reply): void {
     const fsErr: FsError & { unmapped?: true } = toFsError(error, `${op} ${path}`)
@@ -201,7 +206,7 @@ export function fuseOperations(options: AdapterOptions): Record<string, unknown>
       serve('ftruncate', path, reply, () => fs.ftruncate(fh, size))
     },
     open(path: string, flags: number, reply: Reply) {
-      serve('open', path, reply, () => fs.open(path, flags), (fh) => [0, fh])
+      serve('open', path, reply, () => fs.open(path, flags), (fh) => [0, directIo && fs.directIo(fh) ? fh | directIoFlag : fh])
     },
     create(path: string, mode: number, reply: Reply) {
       serve('create', path, reply, () => fs.create(path, mode), (fh) => [0, fh])

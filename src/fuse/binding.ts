@@ -1,7 +1,7 @@
 // Loads the FUSE binding: fuse-native's own JavaScript over the patched native
 // module that src/fuse/binding/build.mjs builds at install time (see there for
 // why). Only adapter.ts and daemon.ts use it; fs.ts never does.
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { BlobfsError } from '../errors.ts'
@@ -23,6 +23,19 @@ export interface FuseClass {
 
 export function patchedBindingDir(): string {
   return join(dirname(dirname(require.resolve('fuse-native/package.json'))), '.blobfs', 'fuse-native')
+}
+
+/**
+ * Whether the built binding takes the direct I/O flag in the handle an open answers
+ * (src/fuse/binding/build.mjs). A binding built before that patch would take the flag
+ * as part of the handle: the daemon then sets neither the flag nor kernel attribute caching.
+ */
+export function bindingTakesDirectIo(dir = patchedBindingDir()): boolean {
+  try {
+    return readFileSync(join(dir, 'fuse-native.c'), 'utf8').includes('l->info->direct_io = 1;')
+  } catch {
+    return false
+  }
 }
 
 let loaded: FuseClass | null = null

@@ -31,6 +31,8 @@ export interface ObjectVersion {
 /** Per open handle: where the last read ended, to tell sequential readers. */
 export interface ReadStream {
   nextPosition: number
+  /** Where the readahead asked for so far ends (0: nothing asked), so each read checks only what is new. */
+  readaheadEnd?: number
 }
 
 interface Deferred {
@@ -53,7 +55,8 @@ export class BlockReader {
   private readonly cache: LRUCache<string, Buffer>
   private readonly inFlight = new Map<string, Promise<Buffer>>()
   private readaheadInFlightBytes = 0
-  readonly stats = { hits: 0, misses: 0, fetches: 0, fetchedBytes: 0, readaheadFetches: 0 }
+  /** hits: blocks in the cache; waits: blocks still being fetched when read; misses: blocks fetched for the read itself. */
+  readonly stats = { hits: 0, waits: 0, misses: 0, fetches: 0, fetchedBytes: 0, readaheadFetches: 0, readaheadBlocksChecked: 0 }
 
   constructor(private readonly options: BlockReaderOptions) {
     assert.ok(options.blockSizeBytes > 0 && options.stripeSizeBytes % options.blockSizeBytes === 0)
@@ -65,6 +68,11 @@ export class BlockReader {
     return this.cache.calculatedSize ?? 0
   }
 
+  /** Bytes of readahead fetches not yet in (all readers together). */
+  get readaheadBytesInFlight(): number {
+    return this.readaheadInFlightBytes
+  }
+
   /** Up to `length` bytes at `position` of `version` (fewer at the end of the object). */
   async read(version: ObjectVersion, position: number, length: number, stream: ReadStream): Promise<Buffer> {
     const end = Math.min(version.sizeBytes, position + length)
@@ -74,9 +82,10 @@ export class BlockReader {
     const last = Math.floor((end - 1) / B)
     const sequential = position === stream.nextPosition
     stream.nextPosition = end
+    if (!sequential) stream.readaheadEnd = 0
 
     const blocks = this.blocks(version, first, last, false)
-    if (sequential && this.options.readaheadBytes > 0) this.readahead(version, end)
+    if (sequential && this.options.readaheadBytes > 0) this.readahead(version, end, stream)
     const parts = await Promise.all(blocks)
     const pieces = parts.map((block, i) => {
       const blockStart = (first + i) * B
@@ -104,6 +113,7 @@ export class BlockReader {
         flush(index - 1)
         if (!readahead) {
           if (cached) this.stats.hits++
+          else this.stats.waits++
           out.push(cached ? Promise.resolve(cached) : pending!)
         }
         continue
@@ -115,18 +125,27 @@ export class BlockReader {
     return out
   }
 
-  /** Keeps whole stripes fetched ahead of a sequential reader, up to the budget. */
-  private readahead(version: ObjectVersion, position: number): void {
+  /**
+   * Keeps whole stripes fetched ahead of a sequential reader, up to the budget. Only
+   * the part of the window not asked for yet by this stream is looked at: a read of
+   * 128 KiB checks no block at all until the window moves into a new stripe.
+   */
+  private readahead(version: ObjectVersion, position: number, stream: ReadStream): void {
     const { stripeSizeBytes, readaheadBytes, blockSizeBytes } = this.options
     const windowEnd = Math.min(version.sizeBytes, Math.ceil((position + readaheadBytes) / stripeSizeBytes) * stripeSizeBytes)
+    const from = Math.max(position, stream.readaheadEnd ?? 0)
+    if (from >= windowEnd) return
     // Stripe by stripe, so each fetch is one whole stripe (or what is left of it).
-    for (let start = Math.floor(position / stripeSizeBytes) * stripeSizeBytes; start < windowEnd; start += stripeSizeBytes) {
-      const first = Math.max(Math.floor(position / blockSizeBytes), start / blockSizeBytes)
-      const last = Math.floor((Math.min(windowEnd, start + stripeSizeBytes) - 1) / blockSizeBytes)
+    for (let start = Math.floor(from / stripeSizeBytes) * stripeSizeBytes; start < windowEnd; start += stripeSizeBytes) {
+      const first = Math.max(Math.floor(from / blockSizeBytes), start / blockSizeBytes)
+      const stop = Math.min(windowEnd, start + stripeSizeBytes)
+      const last = Math.floor((stop - 1) / blockSizeBytes)
       if (first > last) continue
       const bytes = (last - first + 1) * blockSizeBytes
       if (this.readaheadInFlightBytes + bytes > this.options.readaheadInFlightBytesMax) return
+      this.stats.readaheadBlocksChecked += last - first + 1
       for (const promise of this.blocks(version, first, last, true)) promise.catch(() => {})
+      stream.readaheadEnd = stop
     }
   }
 

@@ -10,7 +10,7 @@ import { fuseBindingTimeoutMarginMs, fuseMountWatchIntervalMs, fuseMaxReadBytes,
 import { logger, type Logger } from '../log.ts'
 import type { ObjectLayer } from '../objects/types.ts'
 import { fuseOperations, transferOps } from './adapter.ts'
-import { loadFuse, type FuseInstance } from './binding.ts'
+import { bindingTakesDirectIo, loadFuse, type FuseInstance } from './binding.ts'
 import { BlobFs, fsConfig, type FsConfig } from './fs.ts'
 
 export interface FuseDaemonOptions {
@@ -97,7 +97,31 @@ export function createFuseDaemon(options: FuseDaemonOptions): FuseDaemon {
     },
   })
 
-  const ops = fuseOperations({ fs, log, registry, opTimeoutMs, transferTimeoutMs })
+  new Gauge({
+    name: 'blobfs_fuse_readahead_in_flight_bytes',
+    help: 'bytes of readahead fetches not yet in (all sequential readers)',
+    registers: [registry],
+    collect() {
+      this.set(fs.reader.readaheadBytesInFlight)
+    },
+  })
+  new Gauge({
+    name: 'blobfs_fuse_block_reads',
+    help: 'blocks asked for by reads, by where they were: hit (cached), wait (being fetched), miss (fetched for the read)',
+    labelNames: ['result'],
+    registers: [registry],
+    collect() {
+      const { hits, waits, misses } = fs.reader.stats
+      this.set({ result: 'hit' }, hits)
+      this.set({ result: 'wait' }, waits)
+      this.set({ result: 'miss' }, misses)
+    },
+  })
+
+  // Attributes are cached in the kernel only when an open can ask for direct I/O (close-to-open).
+  const directIo = bindingTakesDirectIo()
+  if (!directIo) log.warn('the FUSE binding predates direct I/O opens: attributes are not cached in the kernel (run `npm run build:fuse`)')
+  const ops = fuseOperations({ fs, log, registry, opTimeoutMs, transferTimeoutMs, directIo })
 
   // fuse-native gives up on an op after its own timeout; ours must always fire first.
   const bindingTimeouts: Record<string, number> = { default: opTimeoutMs + fuseBindingTimeoutMarginMs }
@@ -111,10 +135,13 @@ export function createFuseDaemon(options: FuseDaemonOptions): FuseDaemon {
     `max_readahead=${8 * fuseMaxReadBytes}`,
     // open(O_TRUNC) arrives as such, instead of open + truncate (which would load the old bytes first).
     'atomic_o_trunc',
-    // Names are cached by the kernel for the TTL; attributes never, so sizes and mtimes
-    // always come from the daemon, whose own cache open() revalidates (close-to-open).
+    // Names and attributes are cached by the kernel for the TTL: tar x, ls -lR and rsync
+    // stat every path they touch, and with default_permissions every directory of a path
+    // is checked; without this each of those is a round trip to the daemon. open() still
+    // revalidates (close-to-open): an open that finds another size than the kernel holds
+    // reads with direct I/O (fs.ts, kernelSizes). Missing names are not cached.
     `entry_timeout=${ttlSeconds}`,
-    'attr_timeout=0',
+    `attr_timeout=${directIo ? ttlSeconds : '0'}`,
     'negative_timeout=0',
   ]
 

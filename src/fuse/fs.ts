@@ -223,6 +223,8 @@ interface Handle {
   /** For read-only handles of a stored file: the version seen at open. */
   version: ObjectVersion | null
   stream: ReadStream
+  /** Reads must not stop at the size the kernel holds (see BlobFs.kernelSizes). */
+  directIo: boolean
 }
 
 interface DirListing {
@@ -245,6 +247,8 @@ function isUsableName(name: string): boolean {
 }
 
 const uidUnchanged = 0xffffffff
+/** File handles stay below the binding's direct I/O flag (adapter.ts, directIoFlag). */
+export const fileHandleMax = 0x3fffffff
 
 export class BlobFs {
   readonly config: Readonly<FsConfig>
@@ -254,6 +258,14 @@ export class BlobFs {
   private readonly attrCache = new LRUCache<string, { entry: Entry | null; expiresAtMs: number }>({ max: fuseAttrCacheEntriesMax })
   private readonly dirCache = new LRUCache<string, DirListing>({ max: fuseDirCacheDirsMax })
   private readonly openFiles = new Map<string, OpenFile>()
+  /**
+   * The size the kernel holds for a file: what getattr last answered for the path,
+   * or what this mount's own writes and truncates made it. The kernel caches
+   * attributes for the TTL (src/fuse/daemon.ts) and stops page-cache reads at that
+   * size, so an open that finds another size (a version committed elsewhere) reads
+   * with direct I/O: close-to-open holds whatever the kernel cached.
+   */
+  private readonly kernelSizes = new LRUCache<string, number>({ max: fuseAttrCacheEntriesMax })
   private readonly handles = new Map<number, Handle>()
   private nextHandle = 1
   private readonly mountedAtMs: number
@@ -313,7 +325,7 @@ export class BlobFs {
   private entryFromObject(info: ListedObjectInfo): Entry {
     const kind: EntryKind = info.symlinkTarget !== null ? 'symlink' : 'file'
     const posix = info.posix
-    const mtimeMs = posix?.mtimeMs ?? info.lastModified.getTime()
+    const mtimeMs = wholeMs(posix?.mtimeMs ?? info.lastModified.getTime())
     return {
       kind,
       sizeBytes: kind === 'symlink' ? Buffer.byteLength(info.symlinkTarget!) : info.sizeBytes,
@@ -321,7 +333,7 @@ export class BlobFs {
       uid: posix?.uid ?? this.config.uid,
       gid: posix?.gid ?? this.config.gid,
       mtimeMs,
-      ctimeMs: posix?.ctimeMs ?? mtimeMs,
+      ctimeMs: posix ? wholeMs(posix.ctimeMs) : mtimeMs,
       objectId: info.objectId,
       symlinkTarget: info.symlinkTarget,
       marker: false,
@@ -330,7 +342,7 @@ export class BlobFs {
 
   private dirEntry(marker: ListedObjectInfo | null): Entry {
     const posix = marker?.posix ?? null
-    const mtimeMs = posix?.mtimeMs ?? marker?.lastModified.getTime() ?? this.mountedAtMs
+    const mtimeMs = wholeMs(posix?.mtimeMs ?? marker?.lastModified.getTime() ?? this.mountedAtMs)
     return {
       kind: 'dir',
       sizeBytes: 0,
@@ -338,7 +350,7 @@ export class BlobFs {
       uid: posix?.uid ?? this.config.uid,
       gid: posix?.gid ?? this.config.gid,
       mtimeMs,
-      ctimeMs: posix?.ctimeMs ?? mtimeMs,
+      ctimeMs: posix ? wholeMs(posix.ctimeMs) : mtimeMs,
       objectId: null,
       symlinkTarget: null,
       marker: marker !== null,
@@ -506,8 +518,16 @@ export class BlobFs {
   getattr(path: string): Promise<Stat> {
     return this.run('getattr', path, async () => {
       this.checkPath(path)
-      return this.toStat(await this.existing(path))
+      const stat = this.toStat(await this.existing(path))
+      if (stat.kind === 'file') this.kernelSizes.set(path, stat.sizeBytes)
+      else this.kernelSizes.delete(path)
+      return stat
     })
+  }
+
+  /** Whether handle `fh` reads with direct I/O (its open found a size the kernel does not hold). */
+  directIo(fh: number): boolean {
+    return this.handles.get(fh)?.directIo ?? false
   }
 
   /** F_OK semantics; permission bits are checked by the kernel (default_permissions). */
@@ -643,6 +663,7 @@ export class BlobFs {
       }
       if (!open || open.stored) await this.config.objects.deleteObject(this.config.bucket, this.keyOf(path))
       if (entry.objectId) this.reader.forget(entry.objectId, entry.sizeBytes)
+      this.kernelSizes.delete(path)
       this.settle(path, null)
     })
   }
@@ -683,6 +704,14 @@ export class BlobFs {
         for (const handle of this.handles.values()) {
           if (handle.path.startsWith(`${from}/`)) this.moveHandle(handle, to + handle.path.slice(from.length))
         }
+        // The kernel moves its inodes with the names: so do the sizes it holds.
+        for (const [path, size] of [...this.kernelSizes.entries()]) {
+          if (path.startsWith(`${to}/`)) this.kernelSizes.delete(path)
+          else if (path.startsWith(`${from}/`)) {
+            this.kernelSizes.delete(path)
+            this.kernelSizes.set(to + path.slice(from.length), size)
+          }
+        }
         // Every cached path under either name is stale: start afresh (renames of directories are rare).
         this.attrCache.clear()
         this.dirCache.clear()
@@ -705,6 +734,10 @@ export class BlobFs {
         this.openFiles.set(to, file)
       }
       for (const handle of this.handles.values()) if (handle.path === from) this.moveHandle(handle, to)
+      const held = this.kernelSizes.get(from)
+      this.kernelSizes.delete(from)
+      if (held === undefined) this.kernelSizes.delete(to)
+      else this.kernelSizes.set(to, held)
       this.settle(from, null)
       this.settle(to, 'exists')
     })
@@ -857,8 +890,8 @@ export class BlobFs {
 
   private addHandle(handle: Handle): number {
     let fh = this.nextHandle
-    while (this.handles.has(fh)) fh = fh >= 0x7fffffff ? 1 : fh + 1
-    this.nextHandle = fh >= 0x7fffffff ? 1 : fh + 1
+    while (this.handles.has(fh)) fh = fh >= fileHandleMax ? 1 : fh + 1
+    this.nextHandle = fh >= fileHandleMax ? 1 : fh + 1
     this.handles.set(fh, handle)
     return fh
   }
@@ -886,9 +919,13 @@ export class BlobFs {
       if (!entry) throw fsError(errno.ENOENT, `${path}: no such file or directory`)
       if (entry.kind === 'dir') throw fsError(errno.EISDIR, `${path}: is a directory`)
       if (entry.kind === 'symlink') throw fsError(errno.ELOOP, `${path}: is a symbolic link`)
+      // The kernel stops reads at the size it holds: another size found here (a version
+      // committed elsewhere since the kernel last asked) is read with direct I/O.
+      const truncating = writable && (flags & O_TRUNC) !== 0
+      const directIo = !existingFile && !truncating && this.kernelSizes.get(path) !== entry.sizeBytes
       if (!writable && !existingFile) {
         assert.ok(entry.objectId !== null)
-        return this.addHandle({ path, writable, file: null, version: { key: this.keyOf(path), objectId: entry.objectId, sizeBytes: entry.sizeBytes }, stream: { nextPosition: 0 } })
+        return this.addHandle({ path, writable, file: null, version: { key: this.keyOf(path), objectId: entry.objectId, sizeBytes: entry.sizeBytes }, stream: { nextPosition: 0 }, directIo })
       }
       let file = existingFile
       if (!file) {
@@ -897,8 +934,8 @@ export class BlobFs {
         this.openFiles.set(path, file)
       }
       file.handles++
-      const fh = this.addHandle({ path, writable, file, version: null, stream: { nextPosition: 0 } })
-      if (writable && (flags & O_TRUNC) !== 0) {
+      const fh = this.addHandle({ path, writable, file, version: null, stream: { nextPosition: 0 }, directIo })
+      if (truncating) {
         const opened = file
         await opened.lock.run(() => this.truncateOpen(opened, 0))
       }
@@ -914,7 +951,7 @@ export class BlobFs {
       const existing = this.openFiles.get(path)
       if (existing) {
         existing.handles++
-        const fh = this.addHandle({ path, writable: true, file: existing, version: null, stream: { nextPosition: 0 } })
+        const fh = this.addHandle({ path, writable: true, file: existing, version: null, stream: { nextPosition: 0 }, directIo: false })
         await existing.lock.run(() => this.truncateOpen(existing, 0))
         return fh
       }
@@ -925,7 +962,8 @@ export class BlobFs {
       file.handles = 1
       this.openFiles.set(path, file)
       this.settle(path, 'exists')
-      return this.addHandle({ path, writable: true, file, version: null, stream: { nextPosition: 0 } })
+      this.kernelSizes.set(path, 0)
+      return this.addHandle({ path, writable: true, file, version: null, stream: { nextPosition: 0 }, directIo: false })
     })
   }
 
@@ -960,6 +998,7 @@ export class BlobFs {
           await this.stopStream(file)
         }
         await spool.write(data, position)
+        if (!file.unlinked) this.kernelSizes.set(file.path, spool.sizeBytes) // the kernel extends its size as it writes
         file.dirty = true
         file.attrs.mtimeMs = file.attrs.ctimeMs = this.config.now()
         if (file.stream) file.stream.wake()
@@ -1072,6 +1111,7 @@ export class BlobFs {
 
   private async truncateOpen(file: OpenFile, sizeBytes: number): Promise<void> {
     await this.stopStream(file)
+    if (!file.unlinked) this.kernelSizes.set(file.path, sizeBytes)
     if (sizeBytes === 0) {
       await file.spool?.close()
       file.spool = this.newSpool()
@@ -1179,5 +1219,16 @@ async function* concatBodies(head: AsyncIterable<Buffer> | null, zeroBytes: numb
 }
 
 function samePosix(a: PosixAttributes | null, b: PosixAttributes): boolean {
-  return a !== null && a.mode === b.mode && a.uid === b.uid && a.gid === b.gid && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs
+  return a !== null && a.mode === b.mode && a.uid === b.uid && a.gid === b.gid && wholeMs(a.mtimeMs) === wholeMs(b.mtimeMs) && wholeMs(a.ctimeMs) === wholeMs(b.ctimeMs)
+}
+
+/**
+ * Times as this daemon keeps and answers them: whole milliseconds (the binding
+ * carries milliseconds). The object layer may hand back a time a hair off the one it
+ * was given (it stores nanoseconds, converted through a double): answered as it came,
+ * the kernel, which truncates, could see 1 ms less after the commit than while the
+ * file was open, and tar c reports "file changed as we read it".
+ */
+function wholeMs(ms: number): number {
+  return Math.round(ms)
 }

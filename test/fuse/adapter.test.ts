@@ -2,19 +2,23 @@
 // answer, with the mapped errno, or with ETIMEDOUT at its own deadline — never
 // throws into the binding, and never touches the kernel's buffer after replying.
 import assert from 'node:assert/strict'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { test } from 'node:test'
 import { Registry } from 'prom-client'
 import { BlobfsError } from '../../src/errors.ts'
-import { fuseOperations, utimeNowMs, utimeOmitMs } from '../../src/fuse/adapter.ts'
+import { directIoFlag, fuseOperations, utimeNowMs, utimeOmitMs } from '../../src/fuse/adapter.ts'
+import { bindingTakesDirectIo } from '../../src/fuse/binding.ts'
 import { errno } from '../../src/fuse/errno.ts'
 import type { BlobFs } from '../../src/fuse/fs.ts'
 import { silent } from './helpers/fs-harness.ts'
 
 type Handler = (...args: unknown[]) => void
 
-function adapter(fs: Partial<Record<keyof BlobFs, unknown>>, opTimeoutMs = 50) {
+function adapter(fs: Partial<Record<keyof BlobFs, unknown>>, opTimeoutMs = 50, directIo = false) {
   const registry = new Registry()
-  const ops = fuseOperations({ fs: fs as unknown as BlobFs, log: silent, registry, opTimeoutMs, transferTimeoutMs: opTimeoutMs })
+  const ops = fuseOperations({ fs: fs as unknown as BlobFs, log: silent, registry, opTimeoutMs, transferTimeoutMs: opTimeoutMs, directIo })
   return { ops: ops as Record<string, Handler>, registry }
 }
 
@@ -31,6 +35,23 @@ async function call(handler: Handler, args: unknown[], settleMs = 120): Promise<
   await new Promise((resolve) => setTimeout(resolve, settleMs))
   return replies
 }
+
+test('open asks for direct I/O in the handle only when the binding takes the flag; a binding built before the patch is detected', async () => {
+  const fs = { open: async () => 7, directIo: () => true }
+  assert.deepEqual(await call(adapter(fs, 50, true).ops.open!, ['/f', 0]), [[0, 7 | directIoFlag]])
+  assert.deepEqual(await call(adapter(fs, 50, false).ops.open!, ['/f', 0]), [[0, 7]])
+  const dir = await mkdtemp(join(tmpdir(), 'blobfs-binding-test-'))
+  try {
+    assert.equal(bindingTakesDirectIo(dir), false, 'no binding there')
+    await writeFile(join(dir, 'fuse-native.c'), 'NAPI_ARGV_INT32(fd, 2)\n  if (fd != 0) {\n    l->info->fh = fd;\n  }\n')
+    assert.equal(bindingTakesDirectIo(dir), false, 'fuse-native as published')
+    await writeFile(join(dir, 'fuse-native.c'), '  if (fd & 0x40000000) {\n    l->info->direct_io = 1;\n')
+    assert.equal(bindingTakesDirectIo(dir), true)
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+  assert.equal(bindingTakesDirectIo(), true, 'the binding built here (npm run build:fuse) takes the flag')
+})
 
 test('an operation that never finishes is answered ETIMEDOUT once, at our deadline', async () => {
   const { ops } = adapter({ getattr: () => new Promise(() => {}) })

@@ -4,9 +4,15 @@
 // caches with their TTLs, close-to-open revalidation, concurrent writers.
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { constants } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { closeSync, constants, openSync } from 'node:fs'
+import { mkdtemp, open, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Readable } from 'node:stream'
 import { test } from 'node:test'
 import { BlobFs, fsConfig } from '../../src/fuse/fs.ts'
+import { Spool, SpoolBudget } from '../../src/fuse/spool.ts'
 import { BlobfsError } from '../../src/errors.ts'
 import { errnoOf, harness, list, put, readFile, silent, writeFile } from './helpers/fs-harness.ts'
 import { MemoryObjectLayer } from './helpers/memory-objects.ts'
@@ -45,6 +51,35 @@ test('all spools together share one memory budget: the file that would pass it g
   assert.ok(objects.peek('b', 'a')!.equals(dataA))
   assert.ok(objects.peek('b', 'b')!.equals(dataB))
   assert.equal(fs.gauges.spoolMemoryBytes, 0)
+})
+
+test('a spool on disk is written and read without the thread pool: FUSE writes never queue behind other file I/O', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'blobfs-spool-test-'))
+  const spool = new Spool({ budget: new SpoolBudget(0), memoryBytesMax: 0, dir })
+  const fifos: string[] = []
+  const blocked: Promise<unknown>[] = []
+  const writers: number[] = []
+  try {
+    await spool.write(Buffer.from('on disk from the start'), 0)
+    assert.equal(spool.onDisk, true)
+    // Every thread of libuv's pool is stuck in open() of a FIFO nobody writes to.
+    for (let i = 0; i < 64; i++) {
+      fifos.push(join(dir, `fifo-${i}`))
+      execFileSync('mkfifo', [fifos[i]!])
+      blocked.push(open(fifos[i]!, 'r').then((handle) => handle.close()))
+    }
+    const settledFirst = <T>(promise: Promise<T>): Promise<T | 'still waiting'> =>
+      Promise.race([promise, new Promise<'still waiting'>((resolve) => setImmediate(() => setImmediate(() => resolve('still waiting'))))])
+    assert.equal(await settledFirst(spool.write(Buffer.from('more'), 22).then(() => 'written')), 'written')
+    assert.equal((await settledFirst(spool.read(0, 100))).toString(), 'on disk from the start' + 'more')
+  } finally {
+    // O_RDWR on a FIFO never blocks on Linux and lets every reader's open() through.
+    for (const fifo of fifos) writers.push(openSync(fifo, constants.O_RDWR))
+    await Promise.all(blocked)
+    for (const fd of writers) closeSync(fd)
+    await spool.close()
+    await rm(dir, { recursive: true, force: true })
+  }
 })
 
 test('sparse writes read back zeros in the holes', async () => {
@@ -206,6 +241,9 @@ test('sequential readers get whole stripes ahead; random readers fetch single bl
   assert.ok(objects.counters.calls.getObject <= 7, `${objects.counters.calls.getObject} range reads for ${reads} reads`)
   assert.equal(objects.counters.getBytes, data.length, 'every byte fetched exactly once')
   assert.ok(fs.reader.stats.readaheadFetches >= 3)
+  // Each read looks only at what the window adds: every block is checked once in all, not once per read.
+  const blocks = Math.ceil(data.length / (64 * KiB))
+  assert.ok(fs.reader.stats.readaheadBlocksChecked <= blocks, `${fs.reader.stats.readaheadBlocksChecked} block checks for ${blocks} blocks`)
 
   await put(objects, 'rand', data)
   objects.resetCounters()
@@ -263,6 +301,51 @@ test('open revalidates: close-to-open consistency with other writers', async () 
   assert.equal((await fs.getattr('/f')).sizeBytes, 5, 'within the TTL the cache answers')
   assert.equal((await readFile(fs, '/f')).toString(), 'a longer version', 'but open asks again')
   assert.equal((await fs.getattr('/f')).sizeBytes, 16)
+})
+
+test('direct I/O only for an open that finds a size the kernel does not hold (changed elsewhere); own writes, truncates and renames keep the page cache', async () => {
+  const { fs, objects } = await harness({ attrTtlMs: 60_000, dirTtlMs: 60_000 })
+  const opened = async (path: string, flags = constants.O_RDONLY): Promise<boolean> => {
+    const fh = await fs.open(path, flags)
+    const direct = fs.directIo(fh)
+    await fs.release(fh)
+    return direct
+  }
+  await put(objects, 'f', 'short')
+  await fs.getattr('/f') // what the kernel now holds: 5 bytes
+  assert.equal(await opened('/f'), false)
+  await put(objects, 'f', 'a longer version')
+  assert.equal(await opened('/f'), true, 'the kernel still holds 5 bytes: reads must not stop there')
+  assert.equal(await opened('/f', constants.O_WRONLY | constants.O_TRUNC), false, 'O_TRUNC: the kernel sets the size itself')
+  await fs.getattr('/f')
+  assert.equal(await opened('/f'), false, 'the kernel asked again')
+  // This mount's own writes, truncates and renames: the kernel knows the sizes they make.
+  await writeFile(fs, '/g', 'written here')
+  assert.equal(await opened('/g'), false)
+  const fh = await fs.open('/g', constants.O_WRONLY)
+  await fs.ftruncate(fh, 3)
+  await fs.release(fh)
+  assert.equal(await opened('/g'), false)
+  await fs.rename('/g', '/h')
+  assert.equal(await opened('/h'), false)
+  await fs.mkdir('/d', 0o755)
+  await writeFile(fs, '/d/in', 'inside')
+  await fs.rename('/d', '/e')
+  assert.equal(await opened('/e/in'), false)
+  // Nothing known of a path (never asked by the kernel here): direct I/O, to be safe.
+  await put(objects, 'never-seen', 'x')
+  assert.equal(await opened('/never-seen'), true)
+})
+
+test('times come back from the object layer a hair off (nanoseconds through a double): answered in whole milliseconds, the same before and after the commit', async () => {
+  const { fs, objects } = await harness()
+  // What the object layer's ns round trip makes of 1796581972114 ms: 1796581972113.99987.
+  const off = Number(BigInt(Math.round(1796581972114 * 1e6))) / 1e6
+  assert.notEqual(off, 1796581972114)
+  await objects.putObject('b', 'f', Readable.from([Buffer.from('x')]), { posix: { mode: 0o100644, uid: 0, gid: 0, mtimeMs: off, ctimeMs: off } })
+  const stat = await fs.getattr('/f')
+  assert.equal(stat.mtimeMs, 1796581972114)
+  assert.equal(stat.ctimeMs, 1796581972114)
 })
 
 test('upload failure: flush reports EIO, the bytes stay, a later flush commits them', async () => {

@@ -136,6 +136,11 @@ test('mount: large reads and writes go through in big requests (big_writes, max_
       await ok('dd if=/dev/zero of=zeros bs=1M count=8 status=none && cat zeros > /dev/null', { cwd: mnt })
       // 8 MiB in 128 KiB requests is 64 writes; without big_writes it would be 2,048 of 4 KiB.
       assert.ok((await opsCount(port, 'write')) - writesBefore <= 64, 'writes of 128 KiB')
+      // The read cache says where the blocks of those reads were: 64 blocks of 128 KiB, each counted once.
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
+      const blockReads = [...metrics.matchAll(/^blobfs_fuse_block_reads\{result="(hit|wait|miss)"\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[2]), 0)
+      assert.equal(blockReads, 64)
+      assert.match(metrics, /^blobfs_fuse_readahead_in_flight_bytes \d+$/m)
       const counters = await mount.request<Counters>({ cmd: 'counters' })
       assert.equal(counters.calls.putObject, 1)
       assert.equal(counters.putBytes, 8 * 1024 * 1024)

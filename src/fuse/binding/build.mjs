@@ -24,6 +24,8 @@ const expectedVersion = '2.2.6'
 // and far past any real date. src/fuse/adapter.ts holds the same two numbers.
 const utimeOmitMs = '4503599627370497ULL' // 2^52 + 1
 const utimeNowMs = '4503599627370498ULL' // 2^52 + 2
+// Set in the handle an open answers: that open gets direct I/O. src/fuse/adapter.ts holds the same number.
+const directIoFlag = '0x40000000'
 
 const patches = [
   {
@@ -55,6 +57,14 @@ const patches = [
       '}',
       'static uint64_t timespec_to_uint64 (const struct timespec* ts) {',
     ].join('\n'),
+  },
+  {
+    // With attributes cached in the kernel, a file committed elsewhere may still have
+    // its old size there; an open whose reads must not stop at that size asks for
+    // direct I/O (src/fuse/adapter.ts, directIoFlag) in a high bit of the handle.
+    why: 'open can ask for direct I/O',
+    from: '  NAPI_ARGV_INT32(fd, 2)\n  if (fd != 0) {\n    l->info->fh = fd;\n  }\n})\n\nFUSE_METHOD(opendir',
+    to: `  NAPI_ARGV_INT32(fd, 2)\n  if (fd & ${directIoFlag}) {\n    l->info->direct_io = 1;\n    fd &= ~${directIoFlag};\n  }\n  if (fd != 0) {\n    l->info->fh = fd;\n  }\n})\n\nFUSE_METHOD(opendir`,
   },
 ]
 

@@ -1,0 +1,71 @@
+// Real mounts on /dev/fuse: what the kernel caches and what it asks the daemon. The
+// kernel keeps names and attributes for the TTL (entry_timeout, attr_timeout), so
+// tools that stat every path they touch (tar x, ls -lR, rsync) are answered by the
+// kernel; open still revalidates, so a version committed elsewhere is read whole
+// at the next open (close-to-open) even while the kernel holds the old size.
+import assert from 'node:assert/strict'
+import { createServer, type AddressInfo } from 'node:net'
+import { test } from 'node:test'
+import { ok, sh, withMount } from './helpers/mount.ts'
+
+const timeout = 120_000
+/** Prints file f through a shared read-only mapping (which needs the page cache). */
+const mapShared = `python3 -c "import mmap; f = open('f', 'rb'); print(mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)[:].decode(), end='')"`
+
+async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+async function opsCounts(port: number): Promise<Record<string, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
+  const out: Record<string, number> = {}
+  for (const match of text.matchAll(/^blobfs_fuse_ops_total\{op="(\w+)"\} (\d+)$/gm)) out[match[1]!] = Number(match[2])
+  return out
+}
+
+test('mount: the kernel caches attributes for the TTL: stat of the same paths again asks the daemon nothing', { timeout }, async () => {
+  const port = await freePort()
+  await withMount(
+    async (_mount, { mnt }) => {
+      await ok('mkdir -p a/b && for i in 1 2 3 4 5; do echo $i > a/b/f$i; done', { cwd: mnt })
+      await ok('stat a/b/f1 a/b/f2 a/b/f3 a/b/f4 a/b/f5 > /dev/null', { cwd: mnt })
+      const before = await opsCounts(port)
+      // Within the TTL (60 s here): the names, the directories walked and the files are the kernel's.
+      await ok('for i in 1 2 3; do stat a/b/f1 a/b/f2 a/b/f3 a/b/f4 a/b/f5 > /dev/null; done', { cwd: mnt })
+      const after = await opsCounts(port)
+      assert.equal((after.getattr ?? 0) - (before.getattr ?? 0), 0, 'no getattr reached the daemon')
+    },
+    ['--cache-ttl-ms', '60000', '--metrics', `127.0.0.1:${port}`],
+  )
+})
+
+test('mount: close-to-open through the kernel: a version committed elsewhere is read whole at the next open, bigger or smaller', { timeout }, async () => {
+  await withMount(
+    async (mount, { mnt }) => {
+      await ok('printf short > f && cat f > /dev/null && stat f > /dev/null', { cwd: mnt })
+      // The kernel holds size 5 for the next 60 s; the object grows elsewhere.
+      const longer = 'a much longer version, committed elsewhere\n'
+      await mount.request({ cmd: 'put', key: 'f', base64: Buffer.from(longer).toString('base64') })
+      assert.equal(await ok('cat f', { cwd: mnt }), longer)
+      assert.equal(await ok('head -c 10 f', { cwd: mnt }), longer.slice(0, 10))
+      // Such an open reads with direct I/O: a shared mapping, which needs the page cache, is refused.
+      const shared = await sh(mapShared, { cwd: mnt })
+      assert.notEqual(shared.code, 0)
+      assert.match(shared.stderr, /No such device/)
+      // And shrinks again: no stale tail, no zeros.
+      await mount.request({ cmd: 'put', key: 'f', base64: Buffer.from('tiny\n').toString('base64') })
+      assert.equal(await ok('cat f', { cwd: mnt }), 'tiny\n')
+      // The mount's own changes are seen at once, whatever the kernel cached.
+      await ok('printf 0123456789 > f', { cwd: mnt })
+      assert.equal(await ok('cat f', { cwd: mnt }), '0123456789')
+      assert.equal((await ok("stat -c '%s' f", { cwd: mnt })).trim(), '10')
+      // ... and read through the page cache (not direct I/O): a shared mapping works.
+      assert.equal(await ok(mapShared, { cwd: mnt }), '0123456789')
+    },
+    ['--cache-ttl-ms', '60000'],
+  )
+})
