@@ -441,13 +441,25 @@ function toPosixRecord(posix: PosixAttributes): PosixRecord {
     mode: posix.mode,
     uid: posix.uid,
     gid: posix.gid,
-    mtimeNs: BigInt(Math.round(posix.mtimeMs * 1e6)),
-    ctimeNs: BigInt(Math.round(posix.ctimeMs * 1e6)),
+    mtimeNs: msToNs(posix.mtimeMs),
+    ctimeNs: msToNs(posix.ctimeMs),
   }
 }
 
 function fromPosixRecord(posix: PosixRecord): PosixAttributes {
-  return { mode: posix.mode, uid: posix.uid, gid: posix.gid, mtimeMs: Number(posix.mtimeNs) / 1e6, ctimeMs: Number(posix.ctimeNs) / 1e6 }
+  return { mode: posix.mode, uid: posix.uid, gid: posix.gid, mtimeMs: nsToMs(posix.mtimeNs), ctimeMs: nsToMs(posix.ctimeNs) }
+}
+
+// Times of today are ~1.7e18 ns, past the 2^53 a double holds exactly, so the whole
+// milliseconds and the fraction go separately: a whole-millisecond time comes back
+// exactly (tar and rsync compare them), not as 113.99987.
+export function msToNs(ms: number): bigint {
+  const whole = Math.floor(ms)
+  return BigInt(whole) * 1_000_000n + BigInt(Math.round((ms - whole) * 1e6))
+}
+
+export function nsToMs(ns: bigint): number {
+  return Number(ns / 1_000_000n) + Number(ns % 1_000_000n) / 1e6
 }
 
 function nowNs(): bigint {

@@ -11,7 +11,7 @@ import { FaultInjectingChunkStore } from '../../src/cluster/fault-store.ts'
 import { MemoryChunkStore } from '../../src/cluster/memory-store.ts'
 import { BlobfsError, isBlobfsError } from '../../src/errors.ts'
 import { objectStoreConfig } from '../../src/objects/config.ts'
-import { ObjectStore } from '../../src/objects/object-store.ts'
+import { msToNs, nsToMs, ObjectStore } from '../../src/objects/object-store.ts'
 import { forEachBackend } from '../catalog/harness.ts'
 import { bucketName, queuedDeletions } from '../catalog/fixtures.ts'
 
@@ -289,6 +289,20 @@ forEachBackend((backend) => {
     const changed = await objects.updateAttributes(bucket, 'file', { ...posix, mode: 0o100600 })
     assert.equal(changed.posix!.mode, 0o100600)
     assert.equal(memory.counters.puts, puts)
+  })
+
+  test('file times round-trip exactly: whole milliseconds come back whole, fractions to the nanosecond', () => {
+    for (let i = 0; i < 10_000; i++) {
+      const ms = 1_600_000_000_000 + Math.floor(Math.random() * 200_000_000_000)
+      assert.equal(nsToMs(msToNs(ms)), ms)
+      assert.equal(msToNs(ms), BigInt(ms) * 1_000_000n)
+    }
+    assert.equal(nsToMs(1_733_500_000_114_000_000n), 1_733_500_000_114)
+    assert.equal(msToNs(1_733_500_000_114.5), 1_733_500_000_114_500_000n)
+    assert.equal(nsToMs(-1_500_000n), -1.5)
+    assert.equal(msToNs(-1.5), -1_500_000n)
+    const fraction = nsToMs(1_733_500_000_114_123_456n)
+    assert.ok(Math.abs(Number(msToNs(fraction) - 1_733_500_000_114_123_456n)) <= 250, 'within the spacing of doubles at this magnitude')
   })
 
   test('stored standard HTTP headers are kept with PUT, copy and multipart, and replaced with the metadata', async () => {
