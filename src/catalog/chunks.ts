@@ -47,7 +47,9 @@ export class ChunkMap {
 
   /** A stripe's chunks and geometry, whether its object is committed or still a multipart upload; null if gone. */
   async stripe(key: StripeKey): Promise<StripeState | null> {
-    return this.#stripeIn(this.db.sql, checkKey(key))
+    const stripeKey = checkKey(key)
+    // Through `read`, like every statement outside a transaction: a catalog outage is CatalogUnavailable, not a raw driver error.
+    return this.db.read((q) => this.#stripeIn(q, stripeKey))
   }
 
   async #stripeIn(q: Queryable, key: StripeKey): Promise<StripeState | null> {

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict'
 import { createServer } from 'node:net'
 import { test } from 'node:test'
+import { ChunkMap } from '../../src/catalog/chunks.ts'
 import { Db } from '../../src/catalog/db.ts'
 import { isBlobfsError } from '../../src/errors.ts'
 import { startPostgres } from '../support/postgres-server.ts'
@@ -115,6 +116,12 @@ test('an unreachable catalog is CatalogUnavailable with the cause attached', asy
       (error) => isBlobfsError(error, 'CatalogUnavailable') && error.cause !== undefined && /unreachable/.test(error.message),
     )
     await assert.rejects(db.read((sql) => sql`SELECT 1`), (error) => isBlobfsError(error, 'CatalogUnavailable'))
+    // Reads outside a transaction too (the repair worker's stripe read once let the driver's error through).
+    const chunks = new ChunkMap(db)
+    await assert.rejects(
+      chunks.stripe({ objectId: '00000000-0000-4000-8000-000000000000', partNumber: 1, stripeIndex: 0 }),
+      (error) => isBlobfsError(error, 'CatalogUnavailable'),
+    )
   } finally {
     await db.close()
   }
