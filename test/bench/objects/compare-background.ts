@@ -9,21 +9,17 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
 import { Readable } from 'node:stream'
 import { randomBytes } from 'node:crypto'
 import { openCluster, type Cluster, type ClusterFile } from '../../../src/cli/cluster.ts'
 import { emitJson, formatNumber, parseBenchArgs, percentile, printTable, type Figures } from '../report.ts'
+import { baseAndThisTree, timeLookups } from './shared.ts'
 
 const options = parseBenchArgs()
-const baseAt = process.argv.indexOf('--base')
-if (baseAt < 0 || !process.argv[baseAt + 1]) {
-  console.error('usage: npx tsx test/bench/objects/compare-background.ts --base DIR [--quick] [--json]')
-  process.exit(2)
-}
-const trees = { base: resolve(process.argv[baseAt + 1]!), this: resolve(import.meta.dirname, '..', '..', '..') }
+const trees = baseAndThisTree('usage: npx tsx test/bench/objects/compare-background.ts --base DIR [--quick] [--json]')
 type Tree = keyof typeof trees
 const order: Tree[] = ['base', 'this']
 const samplesPerSize = options.quick ? 150 : 300
@@ -68,20 +64,6 @@ async function stopUp(up: Up): Promise<void> {
   clearTimeout(timer)
 }
 
-function timeLookups(cluster: Cluster): number[] {
-  const samples: number[] = []
-  const objects = cluster.catalog.objects
-  const lookup = objects.lookup.bind(objects)
-  objects.lookup = async (...args: Parameters<typeof lookup>) => {
-    const started = performance.now()
-    try {
-      return await lookup(...args)
-    } finally {
-      samples.push(performance.now() - started)
-    }
-  }
-  return samples
-}
 
 async function firstByteMs(cluster: Cluster, key: string, sizeBytes: number): Promise<number> {
   const started = performance.now()

@@ -20,21 +20,17 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { once } from 'node:events'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
 import { Readable } from 'node:stream'
 import type { Cluster } from '../../../src/cli/cluster.ts'
 import { startUp } from '../../support/up.ts'
 import { emitJson, formatNumber, median, parseBenchArgs, percentile, printTable, type Figures } from '../report.ts'
+import { baseAndThisTree } from './shared.ts'
 
 const options = parseBenchArgs()
-const baseAt = process.argv.indexOf('--base')
-if (baseAt < 0 || !process.argv[baseAt + 1]) {
-  console.error('usage: npx tsx test/bench/objects/compare.ts --base DIR [--quick] [--json]   (DIR: another blobfs source tree)')
-  process.exit(2)
-}
-const trees = { base: resolve(process.argv[baseAt + 1]!), this: resolve(import.meta.dirname, '..', '..', '..') }
+const trees = baseAndThisTree('usage: npx tsx test/bench/objects/compare.ts --base DIR [--quick] [--json]   (DIR: another blobfs source tree)')
 type Tree = keyof typeof trees
 const order: Tree[] = ['base', 'this']
 const MiB = 1024 * 1024

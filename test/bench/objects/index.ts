@@ -36,6 +36,7 @@ import type { ObjectLayer } from '../../../src/objects/types.ts'
 import { childrenRunning, cpuSecondsOf } from '../../support/processes.ts'
 import { startUp } from '../../support/up.ts'
 import { emitJson, formatNumber, median, parseBenchArgs, percentile, printTable, type Figures } from '../report.ts'
+import { timeLookups } from './shared.ts'
 
 const options = parseBenchArgs()
 const MiB = units.MiB
@@ -318,21 +319,6 @@ async function withUp<T>(root: string, name: string, args: string[], run: (up: U
   }
 }
 
-/** Times every catalog lookup made through `cluster` (the first step of a GET). */
-function timeLookups(cluster: Cluster): number[] {
-  const samples: number[] = []
-  const objects = cluster.catalog.objects
-  const lookup = objects.lookup.bind(objects)
-  objects.lookup = async (...args: Parameters<typeof lookup>) => {
-    const started = performance.now()
-    try {
-      return await lookup(...args)
-    } finally {
-      samples.push(performance.now() - started)
-    }
-  }
-  return samples
-}
 
 /** Times every catalog commit made through `cluster` (the last step of a PUT). */
 function timeCommits(cluster: Cluster): number[] {
