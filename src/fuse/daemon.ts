@@ -8,6 +8,7 @@ import { resolve, sep } from 'node:path'
 import { Gauge, Registry } from 'prom-client'
 import { fuseBindingTimeoutMarginMs, fuseMountWatchIntervalMs, fuseMaxReadBytes, fuseMaxWriteBytes, fuseOpTimeoutMsDefault, fuseTransferTimeoutMsDefault } from '../limits.ts'
 import { logger, type Logger } from '../log.ts'
+import { registerObjectLayerMetrics } from '../objects/metrics.ts'
 import type { ObjectLayer } from '../objects/types.ts'
 import { fuseOperations, transferOps } from './adapter.ts'
 import { bindingTakesDirectIo, loadFuse, type FuseInstance } from './binding.ts'
@@ -72,6 +73,7 @@ export function createFuseDaemon(options: FuseDaemonOptions): FuseDaemon {
   const transferTimeoutMs = options.transferTimeoutMs ?? fuseTransferTimeoutMsDefault
   assert.ok(opTimeoutMs > 0 && transferTimeoutMs >= opTimeoutMs)
 
+  registerObjectLayerMetrics(registry, options.objects)
   new Gauge({
     name: 'blobfs_fuse_open_files',
     help: 'files open for writing',

@@ -14,6 +14,7 @@ import { BlobfsError, isBlobfsError, type ErrorCode } from '../errors.ts'
 import { multipartPartSizeBytesMax, multipartPartsMax, objectSizeBytesMax } from '../limits.ts'
 import type { ObjectStoreConfig } from './config.ts'
 import { downloadRange, type DownloadSource } from './download.ts'
+import { HedgePolicy, type HedgeStats } from './hedge.ts'
 import { schemeName } from './layout.ts'
 import { stripeCodec, type ChunkRecord, type ReadStripeContext, type StripeCodec } from './stripe-io.ts'
 import { discardStripes, uploadBody, type UploadContext, type UploadResult } from './upload.ts'
@@ -55,6 +56,8 @@ export class ObjectStore implements ObjectLayer {
   private readonly candidates: () => readonly NodeCandidate[]
   private readonly refreshCandidates: (() => Promise<void>) | undefined
   private readonly reportBadChunk: ObjectStoreOptions['reportBadChunk']
+  /** Shared by every read of this object layer: what chunk reads take decides when one is hedged. */
+  private readonly hedge: HedgePolicy | undefined
 
   constructor(options: ObjectStoreOptions) {
     this.catalog = options.catalog
@@ -64,6 +67,12 @@ export class ObjectStore implements ObjectLayer {
     this.refreshCandidates = options.refreshCandidates
     this.reportBadChunk = options.reportBadChunk
     this.codec = stripeCodec(options.config.dataShards, options.config.parityShards)
+    this.hedge = options.config.hedgeAdaptive ? new HedgePolicy({ maxDelayMs: options.config.hedgeAfterMs }) : undefined
+  }
+
+  /** Chunk reads hedged so far (for metrics); zeros when hedging is not adaptive. */
+  hedgeStats(): HedgeStats {
+    return this.hedge?.stats() ?? { hedged: 0, overBudget: 0 }
   }
 
   // ---- buckets
@@ -384,6 +393,7 @@ export class ObjectStore implements ObjectLayer {
       codec: this.codec,
       getTimeoutMs: this.config.getTimeoutMs,
       hedgeAfterMs: this.config.hedgeAfterMs,
+      ...(this.hedge ? { hedge: this.hedge } : {}),
       ...(signal ? { signal } : {}),
       onBadChunk: (chunk, code) => this.reportBadChunk?.(objectId, chunk, code),
     }

@@ -7,15 +7,18 @@
 //
 // Read: a byte range becomes pieces of data chunks (layout.ts), fetched directly —
 // no decode on a healthy read. A piece whose chunk is missing, rotten or too slow
-// (hedged after `hedgeAfterMs`) is rebuilt from the same column range of k other
-// chunks: RS works column by column, so a sub-range decodes on its own.
+// (hedged after the recent p95 of similar reads, hedge.ts, or at most `hedgeAfterMs`)
+// is rebuilt from the same column range of k other chunks: RS works column by column,
+// so a sub-range decodes on its own.
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
+import { performance } from 'node:perf_hooks'
 import { checksumTree } from '../codec/checksum.ts'
 import { ReedSolomon } from '../codec/reed-solomon.ts'
 import { BlobfsError, errorCodeOf, isBlobfsError, type ErrorCode } from '../errors.ts'
 import type { ChunkId, ChunkStore, NodeId } from '../cluster/chunk-store.ts'
 import { StripePlacement, type NodeCandidate } from '../cluster/placement.ts'
+import type { HedgePolicy } from './hedge.ts'
 import { dataPieces, shardSizeFor, type ShardPiece } from './layout.ts'
 
 /** The erasure code as the object layer needs it (an adapter over src/codec). */
@@ -140,6 +143,8 @@ export interface ReadStripeContext {
   getTimeoutMs: number
   /** Start rebuilding a piece from other chunks when its own read takes longer. */
   hedgeAfterMs: number
+  /** Hedge sooner, after what recent reads took (never later than hedgeAfterMs); fed by every chunk read. */
+  hedge?: HedgePolicy
   signal?: AbortSignal
   /** Told about chunks that are gone or rotten, so they become repair tasks. */
   onBadChunk?: (chunk: ChunkRecord, code: ErrorCode) => void
@@ -225,17 +230,20 @@ class StripeReader {
   private async pieceOrFirstError(piece: ShardPiece): Promise<Buffer> {
     if (!this.byIndex.has(piece.shard)) return this.degraded(piece)
     const direct = this.fetch(piece.shard, piece.offsetBytes, piece.lengthBytes)
-    let hedgeTimer: NodeJS.Timeout | undefined
-    const slow = new Promise<'slow'>((resolve) => {
-      hedgeTimer = setTimeout(() => resolve('slow'), this.context.hedgeAfterMs)
-    })
-    const first = await Promise.race([direct.then((bytes) => ({ bytes }), (error: unknown) => ({ error })), slow])
-    clearTimeout(hedgeTimer)
-    if (first !== 'slow' && 'bytes' in first) return first.bytes
-    // Failed outright: rebuild now rather than after the hedge delay.
-    if (first !== 'slow') return this.degraded(piece)
+    const { hedge, hedgeAfterMs: maxDelayMs } = this.context
+    let waitedMs = hedge ? Math.min(maxDelayMs, hedge.delayMs(piece.lengthBytes)) : maxDelayMs
+    let outcome = await settledWithin(direct, waitedMs)
+    if (outcome === 'slow' && hedge && !hedge.mayHedge(waitedMs)) {
+      // Past the adaptive delay with the hedge budget spent: wait on, up to the fixed delay.
+      outcome = await settledWithin(direct, maxDelayMs - waitedMs)
+      waitedMs = maxDelayMs
+      if (outcome === 'slow') hedge.mayHedge(waitedMs) // always yes at the fixed delay; counted
+    }
     // Slow: rebuild from other chunks while the direct read goes on; first to succeed wins.
-    return firstSuccess([direct, this.degraded(piece)])
+    if (outcome === 'slow') return firstSuccess([direct, this.degraded(piece)])
+    if ('bytes' in outcome) return outcome.bytes
+    // Failed outright: rebuild now rather than after the hedge delay.
+    return this.degraded(piece)
   }
 
   private fetch(chunkIndex: number, offsetBytes: number, lengthBytes: number): Promise<Buffer> {
@@ -243,8 +251,13 @@ class StripeReader {
     let pending = this.fetches.get(key)
     if (!pending) {
       const chunk = this.byIndex.get(chunkIndex)!
+      const startedAt = performance.now()
       pending = this.context.store
         .get(chunk.nodeId, chunk.chunkId, { offsetBytes, lengthBytes }, withTimeout(this.context.signal, this.context.getTimeoutMs))
+        .then((bytes) => {
+          this.context.hedge?.record(lengthBytes, performance.now() - startedAt)
+          return bytes
+        })
         .catch((error: unknown) => {
           this.failed.add(chunkIndex)
           if (isBlobfsError(error, 'ChunkCorrupt') || isBlobfsError(error, 'ChunkNotFound')) {
@@ -290,6 +303,19 @@ class StripeReader {
     const shards = columns.map((c) => c ?? Buffer.alloc(columnLength))
     await this.context.codec.reconstruct(shards, present, wanted)
     return shards[piece.shard]!
+  }
+}
+
+/** How a read stands after `ms`: its bytes, its error, or still 'slow'. */
+async function settledWithin<T>(read: Promise<T>, ms: number): Promise<{ bytes: T } | { error: unknown } | 'slow'> {
+  let timer: NodeJS.Timeout | undefined
+  const slow = new Promise<'slow'>((resolve) => {
+    timer = setTimeout(() => resolve('slow'), ms)
+  })
+  try {
+    return await Promise.race([read.then((bytes) => ({ bytes }), (error: unknown) => ({ error })), slow])
+  } finally {
+    clearTimeout(timer)
   }
 }
 

@@ -12,6 +12,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { BlobfsError } from '../errors.ts'
 import { keyLengthBytesMax, undrainedBodyBytesMax } from '../limits.ts'
+import { registerObjectLayerMetrics } from '../objects/metrics.ts'
 import type { AccessKey } from '../objects/types.ts'
 import { authorize } from './access.ts'
 import { apiOperation } from './api/objects.ts'
@@ -38,6 +39,7 @@ export interface S3Gateway {
 export function createS3Server(options: S3GatewayOptions): S3Gateway {
   const config = parseGatewayOptions(options)
   const metrics = new GatewayMetrics({ registry: config.metricsRegistry, processMetrics: config.processMetrics })
+  registerObjectLayerMetrics(metrics.registry, config.objects)
   const handler = new RequestHandler(config, metrics)
   const server = createServer({ requestTimeout: 0, headersTimeout: config.headersTimeoutMs, keepAliveTimeout: config.keepAliveTimeoutMs })
   server.on('request', (req, res) => void handler.handle(req, res, false))

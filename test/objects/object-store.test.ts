@@ -110,7 +110,7 @@ forEachBackend((backend) => {
       store,
       candidates: () => nodeIds.map((id, i) => ({ id, rack: `rack-${i % 4}`, freeBytes: 1e12 })),
       // No hedge: the held chunk is read directly. Its timeout only guards against a hang.
-      config: objectStoreConfig({ stripeSizeBytes: stripeSize, hedgeAfterMs: 600_000, getTimeoutMs: 20_000 }),
+      config: objectStoreConfig({ stripeSizeBytes: stripeSize, hedgeAfterMs: 600_000, hedgeAdaptive: false, getTimeoutMs: 20_000 }),
     })
     const bucket = bucketName('ttfb')
     await objects.createBucket(bucket, 'owner-1')
