@@ -23,6 +23,14 @@ export interface StripeState extends StripeKey {
   chunks: ChunkRecord[]
 }
 
+export interface ReplaceResult {
+  applied: boolean
+  /** Chunks queued for deletion: the ones replaced, or the new ones when nothing was applied. */
+  chunksQueued: number
+  /** Why nothing was applied although the stripe exists: its rows changed since the caller read them, or a new chunk's node keeps another chunk of it. */
+  conflict: false | 'changed' | 'node-taken'
+}
+
 export interface DegradedSummary {
   /** Stripes examined that exist. */
   stripes: number
@@ -95,14 +103,17 @@ export class ChunkMap {
    * longer exists (its object was replaced or deleted meanwhile), nothing changes
    * except that the new chunks are queued for deletion, and `applied` is false.
    * With `ifChunkIds` (chunk index -> the chunk id the caller saw there, null for
-   * none), the same happens with `conflict` true when any of those rows changed:
-   * two repairs of one stripe never both apply.
+   * none), the same happens with `conflict: 'changed'` when any of those rows
+   * changed: two repairs of one stripe never both apply. And the same happens with
+   * `conflict: 'node-taken'` when a new chunk's node would still hold another
+   * chunk of the stripe (a row this call keeps): one node's loss must never cost
+   * a stripe two chunks. Checked on the rows as locked in this transaction.
    */
   async replace(
     key: StripeKey,
     chunks: readonly ChunkRecord[],
     options: { ifChunkIds?: ReadonlyMap<number, string | null> } = {},
-  ): Promise<{ applied: boolean; chunksQueued: number; conflict: boolean }> {
+  ): Promise<ReplaceResult> {
     const stripeKey = checkKey(key)
     const expected = options.ifChunkIds
     if (expected) {
@@ -121,11 +132,17 @@ export class ChunkMap {
       checkName(chunk.nodeId, 'node id', 64)
       checkCrc(chunk.root, 'chunk checksum root')
     }
+    const nodes = new Map<string, number>()
+    for (const chunk of chunks) {
+      const other = nodes.get(chunk.nodeId)
+      if (other !== undefined) throw invalid(`chunks ${other} and ${chunk.chunkIndex} of one stripe are both on node ${chunk.nodeId}`)
+      nodes.set(chunk.nodeId, chunk.chunkIndex)
+    }
     return this.db.tx(async (q) => {
       await q`SELECT chunk_index FROM object_chunks_allocation
         WHERE object_id = ${stripeKey.objectId} AND part_index = ${stripeKey.partNumber} AND stripe_index = ${stripeKey.stripeIndex} FOR UPDATE`
       const state = await this.#stripeIn(q, stripeKey)
-      const orphan = async (conflict: boolean) => {
+      const orphan = async (conflict: ReplaceResult['conflict']) => {
         const chunksQueued = await queueChunks(q, chunks.map((c) => ({ nodeId: c.nodeId, chunkId: c.chunkId, objectId: stripeKey.objectId })), 'ORPHANED', 0)
         return { applied: false, chunksQueued, conflict }
       }
@@ -134,12 +151,17 @@ export class ChunkMap {
         // Another repair (a lease that ran out, a second report) changed the rows since
         // they were read: this rebuild was planned on a stale view and is dropped.
         const current = new Map(state.chunks.map((c) => [c.chunkIndex, c.chunkId]))
-        for (const [index, id] of expected) if ((current.get(index) ?? null) !== id) return orphan(true)
+        for (const [index, id] of expected) if ((current.get(index) ?? null) !== id) return orphan('changed')
       }
       for (const chunk of chunks) {
         if (chunk.chunkIndex >= state.dataShards + state.parityShards) throw invalid(`chunk index ${chunk.chunkIndex} is outside ${state.scheme}`)
         if (chunk.lengthBytes !== state.shardSizeBytes) throw invalid(`a rebuilt chunk must be ${state.shardSizeBytes} bytes, not ${chunk.lengthBytes}`)
       }
+      // A node that keeps another chunk of the stripe takes no new one, whatever view the
+      // caller planned on (a partial rebuild whose other chunk stayed put, a node back
+      // under another view, a drain that moved a chunk there meanwhile).
+      const kept = new Set(state.chunks.filter((c) => !seen.has(c.chunkIndex)).map((c) => c.nodeId))
+      if (chunks.some((c) => kept.has(c.nodeId))) return orphan('node-taken')
       const replaced = state.chunks.filter((c) => seen.has(c.chunkIndex))
       const chunksQueued = await queueChunks(
         q,
@@ -171,7 +193,7 @@ export class ChunkMap {
         'checksum_crc32c',
         'is_parity',
       )}`
-      return { applied: true, chunksQueued, conflict: false }
+      return { applied: true, chunksQueued, conflict: false as const }
     })
   }
 
@@ -224,28 +246,32 @@ export class ChunkMap {
    * Moves one chunk of a stripe to a copy on another node (drain): if the row
    * still holds `fromChunkId`, it now names the copy and the old chunk is queued
    * for deletion after the deletion delay (readers that already looked it up
-   * finish first). If the row changed meanwhile (a repair replaced the chunk) or
-   * the stripe is gone (its object was deleted), the copy is queued for deletion
-   * instead and nothing else changes. The copy must have the same length and root.
+   * finish first). If the row changed meanwhile (a repair replaced the chunk), the
+   * stripe is gone (its object was deleted), or the copy's node holds another
+   * chunk of the stripe by now ('node-taken': a repair or another drain put one
+   * there since the caller chose it), the copy is queued for deletion instead and
+   * nothing else changes. The copy must have the same length and root.
    */
-  async relocate(key: StripeKey, move: { chunkIndex: number; fromChunkId: string; to: ChunkRecord }): Promise<'moved' | 'changed' | 'gone'> {
+  async relocate(key: StripeKey, move: { chunkIndex: number; fromChunkId: string; to: ChunkRecord }): Promise<'moved' | 'changed' | 'gone' | 'node-taken'> {
     const stripeKey = checkKey(key)
     const chunkIndex = checkCount(move.chunkIndex, 'chunk index', 0, 254)
     const from = checkUuid(move.fromChunkId, 'chunk id')
     const to = { ...move.to, chunkId: checkUuid(move.to.chunkId, 'chunk id'), nodeId: checkName(move.to.nodeId, 'node id', 64), root: checkCrc(move.to.root, 'chunk checksum root') }
     if (to.chunkId === from) throw invalid('a relocated chunk gets a new chunk id')
     return this.db.tx(async (q) => {
-      const rows = await q`SELECT chunk_id, storage_node_id, length_bytes, checksum_crc32c FROM object_chunks_allocation
-        WHERE object_id = ${stripeKey.objectId} AND part_index = ${stripeKey.partNumber} AND stripe_index = ${stripeKey.stripeIndex}
-          AND chunk_index = ${chunkIndex} FOR UPDATE`
-      const row = rows[0]
-      if (row === undefined || row.chunk_id !== from) {
+      // The whole stripe, locked: the target must hold none of its other chunks.
+      const rows = await q`SELECT chunk_index, chunk_id, storage_node_id, length_bytes, checksum_crc32c FROM object_chunks_allocation
+        WHERE object_id = ${stripeKey.objectId} AND part_index = ${stripeKey.partNumber} AND stripe_index = ${stripeKey.stripeIndex} FOR UPDATE`
+      const row = rows.find((r) => r.chunk_index === chunkIndex)
+      const orphan = async <T extends string>(outcome: T): Promise<T> => {
         await queueChunks(q, [{ nodeId: to.nodeId, chunkId: to.chunkId, objectId: stripeKey.objectId }], 'ORPHANED', 0)
-        return row === undefined ? 'gone' : 'changed'
+        return outcome
       }
+      if (row === undefined || row.chunk_id !== from) return orphan(row === undefined ? 'gone' : 'changed')
       if (toNumber(row.length_bytes) !== to.lengthBytes || toNumber(row.checksum_crc32c) !== to.root) {
         throw invalid(`the copy of chunk ${from} differs from it (length or checksum root)`)
       }
+      if (rows.some((r) => r.chunk_index !== chunkIndex && r.storage_node_id === to.nodeId)) return orphan('node-taken')
       await queueChunks(q, [{ nodeId: row.storage_node_id as string, chunkId: from, objectId: stripeKey.objectId }], 'DRAINED', this.config.deletionDelayMs)
       await q`UPDATE object_chunks_allocation SET chunk_id = ${to.chunkId}, storage_node_id = ${to.nodeId}
         WHERE object_id = ${stripeKey.objectId} AND part_index = ${stripeKey.partNumber} AND stripe_index = ${stripeKey.stripeIndex}

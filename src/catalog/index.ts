@@ -23,7 +23,7 @@ export { multipartEtag, type UploadRecord, type PartRecord, type CreateUploadInp
 export { nodeStates, type NodeRecord, type NodeState, type HeartbeatInput } from './nodes.ts'
 export { newAccessKeyId, newSecretAccessKey, type AccessKeyRecord } from './access-keys.ts'
 export type { StripeKey, RepairTask, RepairReason, DeletionTask, Lease, ClaimOptions, QueueStats } from './queues.ts'
-export type { StripeState, ChunkLocation, DegradedSummary } from './chunks.ts'
+export type { StripeState, ChunkLocation, DegradedSummary, ReplaceResult } from './chunks.ts'
 export type { AttributeChanges, RenameOptions, RenamePrefixOptions, RenameResult } from './objects.ts'
 export type { DeletionReason } from './chunk-map.ts'
 export * from './types.ts'

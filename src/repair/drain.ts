@@ -8,9 +8,9 @@
 //
 // Order of effects, as for any write: the copy is durable on its new node before
 // the catalog points at it (ChunkMap.relocate, which checks the row still names the
-// chunk copied — a repair may have replaced it meanwhile — and queues the old copy
-// for deletion after the deletion delay, so readers that already looked it up
-// finish). The node is marked DRAINING first, so placement stops choosing it;
+// chunk copied — a repair may have replaced it meanwhile — and that the target holds
+// no other chunk of the stripe by then, and queues the old copy for deletion after
+// the deletion delay, so readers that already looked it up finish). The node is marked DRAINING first, so placement stops choosing it;
 // writers that looked at membership just before may still add a chunk or two, so
 // the drain passes over the node until the catalog places nothing there. Safe to
 // re-run: each pass starts from what the catalog says now.
@@ -184,6 +184,12 @@ async function moveChunk(options: DrainOptions, location: ChunkLocation, codecs:
     fromChunkId: chunk.chunkId,
     to: { chunkIndex: chunk.chunkIndex, chunkId: newChunkId, nodeId: target.id, lengthBytes: data.length, root: tree.root },
   })
+  if (result === 'node-taken') {
+    // A repair or another drain put a chunk of this stripe on the target since the stripe was read.
+    // The copy is queued for deletion by the catalog; the chunk is still here, so a later pass moves
+    // it, placed on what the catalog holds then.
+    throw new BlobfsError('SerializationFailure', `node ${target.id} took another chunk of the stripe while chunk ${chunk.chunkId} was copied there; a later pass moves it`)
+  }
   return result === 'moved' ? { state: 'moved', bytes: data.length, rebuilt } : { state: 'skipped' }
 }
 

@@ -12,13 +12,15 @@
 // chunks, checks each against the checksum root the catalog holds for it, writes
 // them to nodes that hold no other chunk of the stripe under the rack cap, and
 // swaps the rows in one transaction that applies only if no other repair changed
-// them meanwhile. The chunks replaced are queued for deletion. Bytes read and
+// them meanwhile and no new chunk lands on a node that keeps another chunk of the
+// stripe (the catalog refuses that; the task is retried with a fresh placement).
+// The chunks replaced are queued for deletion. Bytes read and
 // written are paced to a per-node rate, and at most `concurrency` stripes are
 // repaired at once.
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { StripeState } from '../catalog/chunks.ts'
+import type { ReplaceResult, StripeState } from '../catalog/chunks.ts'
 import type { RepairTask } from '../catalog/queues.ts'
 import type { ChunkRecord } from '../catalog/types.ts'
 import type { ChunkStore, NodeId } from '../cluster/chunk-store.ts'
@@ -103,7 +105,7 @@ export interface RepairCatalog {
       key: RepairTask,
       chunks: readonly ChunkRecord[],
       options?: { ifChunkIds?: ReadonlyMap<number, string | null> },
-    ): Promise<{ applied: boolean; chunksQueued: number; conflict: boolean }>
+    ): Promise<ReplaceResult>
   }
 }
 
@@ -139,6 +141,8 @@ interface Outcome {
   chunksRebuilt: number
   /** Chunks that had to be rebuilt but found no node: the task is tried again later. */
   unplaced: number
+  /** Why the task must be tried again later although nothing failed (the swap was refused). */
+  retry?: string
 }
 
 /** A task given up because its lease was lost (extension refused): not an error of the stripe. */
@@ -201,7 +205,11 @@ export class RepairWorker implements Worker {
     let result: TaskResult
     try {
       const outcome = await this.repairStripe(task, signal)
-      if (outcome.unplaced > 0) {
+      if (outcome.retry !== undefined) {
+        result = outcome.result
+        await catalog.repairs.release(task, { retryAfterMs: this.retryMs(task), error: outcome.retry })
+        log.warn({ task: keyOf(task), attempts: task.attempts }, outcome.retry)
+      } else if (outcome.unplaced > 0) {
         result = outcome.result
         await catalog.repairs.release(task, { retryAfterMs: this.retryMs(task), error: `${outcome.unplaced} chunks found no node that keeps the rack rule; waiting for nodes` })
         log.warn({ task: keyOf(task), rebuilt: outcome.chunksRebuilt, unplaced: outcome.unplaced }, 'stripe only partly repaired: too few nodes to place every chunk')
@@ -398,8 +406,20 @@ export class RepairWorker implements Worker {
     const expected = new Map(Array.from({ length: total }, (_, i) => [i, byIndex.get(i)?.chunkId ?? null] as const))
     const swapped = await catalog.chunks.replace(task, written, { ifChunkIds: expected })
     if (!swapped.applied) {
-      // The new chunks are queued for deletion by the catalog.
-      return { result: swapped.conflict ? 'conflict' : 'gone', chunksRebuilt: 0, unplaced: 0 }
+      // The new chunks are queued for deletion by the catalog. A stripe changed meanwhile was
+      // repaired by someone else: the task is done. A node that would have held two chunks of the
+      // stripe (a chunk rebuilt onto the node of another rebuilt chunk that found no node and so
+      // stays there): nothing is recorded and the task is tried again, with the usual backoff, on
+      // a fresh read and placement.
+      if (swapped.conflict === 'node-taken') {
+        return {
+          result: 'conflict',
+          chunksRebuilt: 0,
+          unplaced: 0,
+          retry: `the catalog refused the rebuilt chunks: a target node keeps another chunk of the stripe (placed on ${written.map((c) => `${c.chunkIndex}@${c.nodeId}`).join(', ')}); retrying with a fresh placement`,
+        }
+      }
+      return { result: swapped.conflict === 'changed' ? 'conflict' : 'gone', chunksRebuilt: 0, unplaced: 0 }
     }
     for (const chunk of written) {
       this.chunksRebuilt++

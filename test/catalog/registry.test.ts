@@ -69,11 +69,11 @@ forEachBackend((backend) => {
     assert.deepEqual([stripe.scheme, stripe.dataShards, stripe.parityShards, stripe.lengthBytes, stripe.shardSizeBytes, stripe.committed], ['RS_8_4', 8, 4, 4 * MiB, MiB / 2, true])
     assert.equal(stripe.chunks.length, 11)
     const lost = stripe.chunks.find((c) => c.chunkIndex === 3)!
-    const rebuilt = [3, 10].map((chunkIndex) => ({ chunkIndex, chunkId: randomUUID(), nodeId: 'fresh', lengthBytes: MiB / 2, root: 7 }))
+    const rebuilt = [3, 10].map((chunkIndex) => ({ chunkIndex, chunkId: randomUUID(), nodeId: `fresh-${chunkIndex}`, lengthBytes: MiB / 2, root: 7 }))
     assert.deepEqual(await catalog.chunks.replace(stripe, rebuilt), { applied: true, chunksQueued: 1, conflict: false })
     const after = await catalog.chunks.stripe(stripe)
     assert.equal(after!.chunks.length, 12)
-    assert.deepEqual(after!.chunks.filter((c) => c.nodeId === 'fresh').map((c) => c.chunkIndex), [3, 10])
+    assert.deepEqual(after!.chunks.filter((c) => c.nodeId.startsWith('fresh-')).map((c) => [c.chunkIndex, c.nodeId]), [[3, 'fresh-3'], [10, 'fresh-10']])
     assert.ok((await queuedDeletions(catalog)).has(lost.chunkId))
     await assert.rejects(
       catalog.chunks.replace(stripe, [{ chunkIndex: 0, chunkId: randomUUID(), nodeId: 'x', lengthBytes: 5, root: 1 }]),
@@ -97,17 +97,46 @@ forEachBackend((backend) => {
     const seen = (await catalog.chunks.stripe(key))!
     const old2 = seen.chunks.find((c) => c.chunkIndex === 2)!.chunkId
     const planned = new Map<number, string | null>([[2, old2], [11, null]])
-    const first = [2, 11].map((chunkIndex) => ({ chunkIndex, chunkId: randomUUID(), nodeId: 'a', lengthBytes: seen.shardSizeBytes, root: 5 }))
+    const first = [2, 11].map((chunkIndex) => ({ chunkIndex, chunkId: randomUUID(), nodeId: `a-${chunkIndex}`, lengthBytes: seen.shardSizeBytes, root: 5 }))
     assert.deepEqual(await catalog.chunks.replace(key, first, { ifChunkIds: planned }), { applied: true, chunksQueued: 1, conflict: false })
     // A second repair planned on the same (now stale) view changes nothing; its chunks become garbage at once.
-    const second = [2, 11].map((chunkIndex) => ({ chunkIndex, chunkId: randomUUID(), nodeId: 'b', lengthBytes: seen.shardSizeBytes, root: 6 }))
-    assert.deepEqual(await catalog.chunks.replace(key, second, { ifChunkIds: planned }), { applied: false, chunksQueued: 2, conflict: true })
+    const second = [2, 11].map((chunkIndex) => ({ chunkIndex, chunkId: randomUUID(), nodeId: `b-${chunkIndex}`, lengthBytes: seen.shardSizeBytes, root: 6 }))
+    assert.deepEqual(await catalog.chunks.replace(key, second, { ifChunkIds: planned }), { applied: false, chunksQueued: 2, conflict: 'changed' })
     const after = (await catalog.chunks.stripe(key))!
-    assert.deepEqual(after.chunks.filter((c) => c.nodeId === 'a').map((c) => c.chunkIndex), [2, 11])
+    assert.deepEqual(after.chunks.filter((c) => c.nodeId.startsWith('a-')).map((c) => [c.chunkIndex, c.nodeId]), [[2, 'a-2'], [11, 'a-11']])
     assert.equal(after.chunks.length, 12)
     const deletions = await queuedDeletions(catalog)
     assert.ok(deletions.has(old2) && deletions.has(second[0]!.chunkId) && deletions.has(second[1]!.chunkId))
     assert.ok(!deletions.has(first[0]!.chunkId))
+  })
+
+  test('a replace that would leave two chunks of a stripe on one node is refused and changes no row', async () => {
+    const catalog = await backend.sharedCatalog()
+    const bucket = bucketName()
+    await catalog.buckets.create({ name: bucket, owner: 'o' })
+    const input = stripedObject(bucket, 't', 4 * MiB, { shape: { missing: [11] } })
+    await catalog.objects.commit(input)
+    const key = { objectId: input.objectId, partNumber: 1, stripeIndex: 0 }
+    const before = (await catalog.chunks.stripe(key))!
+    const planned = new Map(Array.from({ length: 12 }, (_, i) => [i, before.chunks.find((c) => c.chunkIndex === i)?.chunkId ?? null] as const))
+    const holder = before.chunks.find((c) => c.chunkIndex === 4)!.nodeId
+    const rebuilt = (chunkIndex: number, nodeId: string) => ({ chunkIndex, chunkId: randomUUID(), nodeId, lengthBytes: before.shardSizeBytes, root: 9 })
+    // Chunk 2 rebuilt onto the node that keeps chunk 4; chunk 11 onto a free node in the same call.
+    const refused = [rebuilt(2, holder), rebuilt(11, 'free-11')]
+    assert.deepEqual(await catalog.chunks.replace(key, refused, { ifChunkIds: planned }), { applied: false, chunksQueued: 2, conflict: 'node-taken' })
+    assert.deepEqual(await catalog.chunks.replace(key, [rebuilt(7, holder)]), { applied: false, chunksQueued: 1, conflict: 'node-taken' }, 'unconditional too')
+    assert.deepEqual((await catalog.chunks.stripe(key))!.chunks, before.chunks, 'no row changed')
+    const deletions = await queuedDeletions(catalog)
+    for (const chunk of refused) assert.ok(deletions.has(chunk.chunkId), 'the refused chunks are queued for deletion')
+    assert.ok(before.chunks.every((c) => !deletions.has(c.chunkId)), 'nothing the stripe keeps is queued')
+    // Two new chunks of one call on one node: a caller's error.
+    await assert.rejects(catalog.chunks.replace(key, [rebuilt(2, 'same'), rebuilt(11, 'same')]), (e) => isBlobfsError(e, 'InvalidArgument'))
+    // The node of a chunk being replaced in the same call is free for another index: 4 moves away, 2 goes where 4 was.
+    const swap = [rebuilt(4, 'away-4'), rebuilt(2, holder)]
+    assert.deepEqual(await catalog.chunks.replace(key, swap, { ifChunkIds: planned }), { applied: true, chunksQueued: 2, conflict: false })
+    const after = (await catalog.chunks.stripe(key))!
+    assert.deepEqual([after.chunks.find((c) => c.chunkIndex === 2)!.nodeId, after.chunks.find((c) => c.chunkIndex === 4)!.nodeId], [holder, 'away-4'])
+    assert.equal(new Set(after.chunks.map((c) => c.nodeId)).size, after.chunks.length, 'one chunk per node')
   })
 
   test('the chunk map answers for a node and for the GC sweep; stripes of open uploads are visible to repair', async () => {

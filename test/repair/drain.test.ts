@@ -129,7 +129,7 @@ forEachBackend((backend) => {
     await assert.rejects(drainNode({ ...options, nodeId: six[1]! }), /DOWN/)
   })
 
-  test('relocate moves only the chunk it was given; a changed or vanished row keeps the map and queues the copy', async () => {
+  test('relocate moves only the chunk it was given; a changed or vanished row, or a target that holds another chunk of the stripe, keeps the map and queues the copy', async () => {
     const catalog = await backend.freshCatalog({ deletionDelayMs: 0 })
     const cluster = await memoryCluster(catalog, { dataShards: 4, parityShards: 2 })
     await cluster.put('r', randomBytes(stripeSizeBytes))
@@ -145,6 +145,13 @@ forEachBackend((backend) => {
     assert.deepEqual(state.chunks.find((c) => c.chunkIndex === chunk.chunkIndex), moved)
     const queued = await catalog.db.sql`SELECT chunk_id, reason FROM chunk_deletions ORDER BY reason`
     assert.deepEqual(queued.map((r) => [r.chunk_id, r.reason]), [[chunk.chunkId, 'DRAINED'], [copy.chunkId, 'ORPHANED']])
+    // A target that holds another chunk of the stripe by now (a repair or another drain put it there): refused.
+    const other = state.chunks.find((c) => c.chunkIndex === 1)!
+    const crowded = { ...moved, chunkId: randomUUID(), nodeId: other.nodeId }
+    assert.equal(await catalog.chunks.relocate(key, { chunkIndex: chunk.chunkIndex, fromChunkId: moved.chunkId, to: crowded }), 'node-taken')
+    assert.deepEqual((await catalog.chunks.stripe(key))!.chunks, state.chunks, 'no row changed')
+    const orphaned = await catalog.db.sql`SELECT storage_node_id FROM chunk_deletions WHERE chunk_id = ${crowded.chunkId} AND reason = 'ORPHANED'`
+    assert.deepEqual(orphaned.map((r) => r.storage_node_id), [other.nodeId], 'the refused copy is queued for deletion')
     await cluster.objects.deleteObject(cluster.bucket, 'r')
     assert.equal(await catalog.chunks.relocate(key, { chunkIndex: chunk.chunkIndex, fromChunkId: moved.chunkId, to: { ...copy, chunkId: randomUUID() } }), 'gone')
   })
