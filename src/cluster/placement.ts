@@ -141,6 +141,10 @@ export function placeAdditional(
  * rank order for the stripe, under the same per-rack cap as a fresh placement
  * (counted over the kept chunks and the racks of the kept and candidate nodes),
  * then under the relaxed cap m. A node whose write failed is never offered again.
+ * A node still holding an old copy of a chunk being rebuilt (`reserved`: a rotten
+ * chunk, or a node that came back) is offered only for that chunk: if that chunk's
+ * rebuild finds no node, its old row stays, and another chunk placed there would put
+ * two chunks of the stripe on one node (which the catalog refuses).
  */
 export class ReplacementPlacement {
   readonly rackCap: number
@@ -156,6 +160,7 @@ export class ReplacementPlacement {
     kept: readonly { id: NodeId; rack: string }[],
     readonly shardsTotal: number,
     readonly parityShards: number,
+    private readonly reserved: ReadonlyMap<NodeId, number> = new Map(),
   ) {
     assert.ok(shardsTotal > parityShards && parityShards >= 0)
     assert.ok(kept.length < shardsTotal, 'a stripe that keeps every chunk needs no placement')
@@ -171,9 +176,9 @@ export class ReplacementPlacement {
     this.relaxedCap = rackSafe ? Math.max(cap, parityShards) : cap
   }
 
-  /** The best node for one more chunk, or undefined when none is left under the caps. */
-  next(): NodeCandidate | undefined {
-    return this.take(this.rackCap) ?? this.take(this.relaxedCap)
+  /** The best node for one more chunk (for chunk `chunkIndex`, which may go back to its reserved node), or undefined when none is left under the caps. */
+  next(chunkIndex?: number): NodeCandidate | undefined {
+    return this.take(this.rackCap, chunkIndex) ?? this.take(this.relaxedCap, chunkIndex)
   }
 
   /** A write to `node` failed: its rack slot is free again; the node is not offered again. */
@@ -182,9 +187,11 @@ export class ReplacementPlacement {
     this.rackCounts.set(node.rack, this.rackCounts.get(node.rack)! - 1)
   }
 
-  private take(cap: number): NodeCandidate | undefined {
+  private take(cap: number, chunkIndex: number | undefined): NodeCandidate | undefined {
     for (const node of this.ranked) {
       if (this.used.has(node.id)) continue
+      const reservedFor = this.reserved.get(node.id)
+      if (reservedFor !== undefined && reservedFor !== chunkIndex) continue
       if ((this.rackCounts.get(node.rack) ?? 0) >= cap) continue
       this.used.add(node.id)
       this.rackCounts.set(node.rack, (this.rackCounts.get(node.rack) ?? 0) + 1)

@@ -369,12 +369,14 @@ export class RepairWorker implements Worker {
 
     // Place and write.
     const kept = state.chunks.filter((c) => !rebuild.has(c.chunkIndex)).map((c) => ({ id: c.nodeId, rack: nodes.get(c.nodeId)!.view?.rack ?? `unknown:${c.nodeId}` }))
-    const placement = new ReplacementPlacement(keyOf(task), this.options.candidates(), kept, total, m)
+    // The old node of a chunk being rebuilt may take that chunk back, never another one (see ReplacementPlacement).
+    const reserved = new Map(state.chunks.filter((c) => rebuild.has(c.chunkIndex)).map((c) => [c.nodeId, c.chunkIndex] as const))
+    const placement = new ReplacementPlacement(keyOf(task), this.options.candidates(), kept, total, m, reserved)
     const written: ChunkRecord[] = []
     await Promise.all(
       rebuilt.map(async ({ index, bytes, tree }) => {
         const chunkId = randomUUID()
-        for (let node = placement.next(); node; node = placement.next()) {
+        for (let node = placement.next(index); node; node = placement.next(index)) {
           await this.pace(bytes.length, signal)
           try {
             await store.put(node.id, chunkId, bytes, tree, withTimeout(signal, config.putTimeoutMs))

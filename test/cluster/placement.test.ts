@@ -153,6 +153,26 @@ test('a replacement may return to the node of a rotten chunk; a failed node is n
   assert.equal(placement.next(), undefined, 'no other node keeps the stripe on distinct nodes')
 })
 
+test('the old node of a chunk being rebuilt takes back only that chunk, never another of the stripe', () => {
+  const nodes = cluster(16, 4)
+  const original = new StripePlacement('reserve', nodes.slice(0, 12), 12, 4).nodes.map((n) => n!)
+  // Chunk 0 rotted on original[0] (still UP); chunk 1 is lost with original[1] (down).
+  const kept = original.slice(2)
+  const live = nodes.filter((n) => n.id !== original[1]!.id)
+  const reserved = new Map([[original[0]!.id, 0]])
+  for (let trial = 0; trial < 2; trial++) {
+    // Chunk 1 first: it must not take original[0], even when that node ranks first among the free ones.
+    const placement = new ReplacementPlacement(`reserve-${trial}`, [original[0]!, ...live.filter((n) => !original.includes(n))], kept, 12, 4, reserved)
+    const forOne: NodeCandidate[] = []
+    for (let node = placement.next(1); node; node = placement.next(1)) forOne.push(node)
+    assert.ok(forOne.length > 0 && !forOne.some((n) => n.id === original[0]!.id), 'chunk 1 never goes to the node keeping chunk 0')
+    assert.equal(placement.next(0)?.id, original[0]!.id, 'chunk 0 may go back to its own node')
+  }
+  // Without the reservation the same ranking hands chunk 1 the rotten chunk's node.
+  const plain = new ReplacementPlacement('reserve-0', [original[0]!], kept, 12, 4)
+  assert.equal(plain.next()?.id, original[0]!.id)
+})
+
 test('with too few racks the relaxed cap m still bounds a rack', () => {
   const nodes = cluster(15, 3) // 5 per rack: balanced cap 4 = m
   const original = new StripePlacement('few', nodes, 12, 4).nodes.map((n) => n!)
