@@ -9,8 +9,11 @@
 //
 // The patch: nextWrite on a closed connection rejects its queries with
 // CONNECTION_CLOSED (the catalog maps that to CatalogUnavailable) instead of
-// throwing, and teardown resets the timer and buffer. Applied by `npm install`
-// (package.json "install"), idempotent, and loud when the driver no longer looks
+// throwing, and teardown resets the timer and buffer. A second edit: the array-types
+// query a new connection runs first had its promise dropped, so a server closing the
+// connection during it raised an unhandled rejection (found by
+// test/faults/catalog-restart.test.ts, now caught). Applied by `npm install`
+// (package.json "install"), idempotent edit by edit, and loud when the driver no longer looks
 // as expected (then check whether upstream fixed it, and drop this file).
 // test/catalog/driver-patch.test.ts checks it is in place.
 import { readFileSync, writeFileSync } from 'node:fs'
@@ -18,6 +21,7 @@ import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 
 export const patchMarker = '/* blobfs driver-patch: null-socket guard */'
+export const typesMarker = '/* blobfs driver-patch: types-fetch rejection */'
 
 const edits = [
   {
@@ -49,6 +53,21 @@ const edits = [
     chunk = nextWriteTimer = null
     socket.removeListener('data', data)`,
   },
+  {
+    // The array-types query a fresh connection runs before its first query is started
+    // from the ReadyForQuery handler, which drops its promise: when the server closes
+    // the connection during it (a catalog restart right as a pool reconnects), the
+    // rejection is unhandled and kills the process. The queries waiting on the
+    // connection are rejected by its teardown as usual; a types query that failed on
+    // an open connection rejects the query that was waiting for it.
+    from: `        return fetchArrayTypes()
+`,
+    to: `        ${typesMarker}
+        return fetchArrayTypes().catch(err => {
+          initial && (queryError(initial, err), initial = null)
+        })
+`,
+  },
 ]
 
 /** The driver's connection.js files (ESM and CommonJS builds). */
@@ -61,15 +80,17 @@ export function driverFiles() {
 export function patchDriver() {
   const changed = []
   for (const file of driverFiles()) {
-    let text = readFileSync(file, 'utf8')
-    if (text.includes(patchMarker)) continue
+    const original = readFileSync(file, 'utf8')
+    let text = original
     for (const edit of edits) {
+      if (text.includes(edit.to)) continue // applied by this or an earlier install
       const at = text.indexOf(edit.from)
       if (at < 0 || text.indexOf(edit.from, at + 1) >= 0) {
         throw new Error(`${file} does not look like the postgres.js this patch was written for (${JSON.stringify(edit.from.split('\n')[0])}); see src/catalog/driver-patch.mjs`)
       }
       text = text.slice(0, at) + edit.to + text.slice(at + edit.from.length)
     }
+    if (text === original) continue
     writeFileSync(file, text)
     changed.push(file)
   }
