@@ -25,6 +25,9 @@
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { cpus, loadavg, tmpdir } from 'node:os'
+import { PerformanceObserver } from 'node:perf_hooks'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { seededRandom } from '../../../src/random.ts'
@@ -58,6 +61,8 @@ const repetitions = options.quick ? 1 : 3
 interface CpuPerGiB {
   /** The benchmark process: the SDK client, or for the direct run the object layer itself. */
   reader: number
+  /** Of `reader`: garbage-collection pauses on the benchmark process's main thread. */
+  readerGc: number
   /** The gateway or s3rver process (0 for the direct run: it has none). */
   server: number
   /** The storage node processes together. */
@@ -98,25 +103,52 @@ async function opsPerSecond(clients: number, durationMs: number, op: (client: nu
   return ops / ((performance.now() - started) / 1000)
 }
 
+/** Garbage-collection pauses of this process so far (ms), from the 'gc' performance entries. */
+let gcPauseMs = 0
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) gcPauseMs += entry.duration
+}).observe({ entryTypes: ['gc'] })
+/** The 'gc' entries arrive on a later turn of the event loop: let the pending ones in. */
+const gcSoFar = async () => {
+  await new Promise((resolve) => setImmediate(resolve))
+  return gcPauseMs
+}
+
 const processCpuUs = () => {
   const usage = process.cpuUsage()
   return usage.user + usage.system
 }
 
-/** Runs `work` (which moves largeBytes) and measures its throughput and every process's CPU per GiB. */
+setFlagsFromString('--expose-gc')
+const collectGarbage = runInNewContext('gc') as () => void
+
+/**
+ * Runs `work` (which moves largeBytes) and measures its throughput and every process's CPU per GiB.
+ * A full garbage collection first: the benchmark process is the SDK client for the
+ * gateway and s3rver and the object layer itself for the direct run, so no window
+ * starts with the garbage another operation left (a direct PUT leaves hundreds of
+ * MiB of buffers). Each operation's leftover is collected outside every window, for
+ * every system alike. (Measured: this did not change the benchmark process's GC
+ * pauses in the gateway's GET window, about 1 s per GiB before and after; those are
+ * the SDK client's own, docs/benchmarks.md.)
+ */
 async function measured(otherCpuUs: () => Promise<OtherCpu>, countServer: boolean, work: () => Promise<void>): Promise<Large> {
+  collectGarbage()
   const other0 = await otherCpuUs()
+  const gc0 = await gcSoFar()
   const reader0 = processCpuUs()
   const started = performance.now()
   await work()
   const seconds = (performance.now() - started) / 1000
   const reader1 = processCpuUs()
+  const gc1 = await gcSoFar()
   const other1 = await otherCpuUs()
   const msPerGiB = (us: number) => us / 1000 / (largeBytes / (1024 * MiB))
   return {
     mibps: largeBytes / MiB / seconds,
     cpu: {
       reader: msPerGiB(reader1 - reader0),
+      readerGc: (gc1 - gc0) / (largeBytes / (1024 * MiB)),
       server: countServer ? msPerGiB(other1.gateway - other0.gateway) : 0,
       nodes: msPerGiB(other1.nodes - other0.nodes),
       catalog: msPerGiB(other1.catalog - other0.catalog),
@@ -156,12 +188,12 @@ function medianOf(rounds: Large[]): Large {
   const m = (pick: (l: Large) => number) => median(rounds.map(pick))
   return {
     mibps: m((l) => l.mibps),
-    cpu: { reader: m((l) => l.cpu.reader), server: m((l) => l.cpu.server), nodes: m((l) => l.cpu.nodes), catalog: m((l) => l.cpu.catalog) },
+    cpu: { reader: m((l) => l.cpu.reader), readerGc: m((l) => l.cpu.readerGc), server: m((l) => l.cpu.server), nodes: m((l) => l.cpu.nodes), catalog: m((l) => l.cpu.catalog) },
   }
 }
 
 const progress = (what: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)} load ${loadavg()[0]!.toFixed(1)}] ${what}\n`)
-const cpuText = (c: CpuPerGiB) => `CPU ms/GiB: bench ${c.reader.toFixed(0)}, server ${c.server.toFixed(0)}, nodes ${c.nodes.toFixed(0)}, catalog ${c.catalog.toFixed(0)}`
+const cpuText = (c: CpuPerGiB) => `CPU ms/GiB: bench ${c.reader.toFixed(0)} (GC pauses ${c.readerGc.toFixed(0)}), server ${c.server.toFixed(0)}, nodes ${c.nodes.toFixed(0)}, catalog ${c.catalog.toFixed(0)}`
 
 interface Comparison {
   description: string
@@ -223,6 +255,8 @@ async function runS3rver(dir: string): Promise<{ results: Results; retries: numb
     for (let r = 0; r < repetitions; r++) {
       puts.push(await measured(cpu, true, putLarge(ref, part)))
       gets.push(await measured(cpu, true, getLarge(ref)))
+      const line = (l: Large) => `${l.mibps.toFixed(1)} MiB/s (${cpuText(l.cpu)})`
+      progress(`s3rver round ${r + 1}: PUT ${line(puts[r]!)}; GET ${line(gets[r]!)}`)
     }
     return { results: { put: medianOf(puts), get: medianOf(gets), ...(await smallOps(ref)) }, retries: ref.retries() }
   } finally {

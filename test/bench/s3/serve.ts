@@ -47,19 +47,25 @@ async function s3rver(): Promise<{ info: object; close: () => Promise<void> }> {
 }
 
 /**
- * A floor for HTTP reads (get-cpu.ts): node:http answering any `Range: bytes=A-B`
- * with B-A+1 bytes written as 2 MiB pieces of one buffer allocated at start, so it
- * does no object-layer work and allocates nothing per request.
+ * A floor for HTTP reads (get-cpu.ts, client-cost.ts): node:http answering any
+ * `Range: bytes=A-B` with B-A+1 bytes written as 2 MiB pieces of one buffer
+ * allocated at start, so it does no object-layer work and allocates nothing per
+ * request. With `--pace-mibps N` each response is sent at no more than N MiB/s (a
+ * piece, then a pause), like a server that has to fetch its bytes first.
  */
 async function bare(): Promise<{ info: object; close: () => Promise<void> }> {
   const piece = randomBytes(2 * 1024 * 1024)
+  const paceBytesPerMs = args.has('pace-mibps') ? (Number(args.get('pace-mibps')) * 1024 * 1024) / 1000 : Infinity
   const server = createServer((req, res) => {
     const match = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '')
     const length = match ? Number(match[2]) - Number(match[1]) + 1 : 0
     res.writeHead(match ? 206 : 416, { 'content-length': length })
     let left = length
+    const started = performance.now()
     const more = () => {
       while (left > 0) {
+        const dueMs = started + (length - left) / paceBytesPerMs - performance.now()
+        if (dueMs > 1) return void setTimeout(more, dueMs)
         const n = Math.min(left, piece.length)
         left -= n
         if (!res.write(piece.subarray(0, n))) return void res.once('drain', more)
