@@ -142,9 +142,11 @@ export function placeAdditional(
  * (counted over the kept chunks and the racks of the kept and candidate nodes),
  * then under the relaxed cap m. A node whose write failed is never offered again.
  * A node still holding an old copy of a chunk being rebuilt (`reserved`: a rotten
- * chunk, or a node that came back) is offered only for that chunk: if that chunk's
- * rebuild finds no node, its old row stays, and another chunk placed there would put
- * two chunks of the stripe on one node (which the catalog refuses).
+ * chunk, or a node that came back) is offered to that chunk first and to no other:
+ * if that chunk's rebuild found no node, its old row would stay, and another chunk
+ * placed there would put two chunks of the stripe on one node (which the catalog
+ * refuses). A node holding several chunks being rebuilt is reserved for none of them
+ * (NaN in `reserved`).
  */
 export class ReplacementPlacement {
   readonly rackCap: number
@@ -188,7 +190,10 @@ export class ReplacementPlacement {
   }
 
   private take(cap: number, chunkIndex: number | undefined): NodeCandidate | undefined {
-    for (const node of this.ranked) {
+    // A chunk goes back to its own node first (the stripe's layout unchanged), which
+    // leaves every other node to the other chunks being rebuilt.
+    const own = chunkIndex === undefined ? undefined : this.ranked.find((n) => this.reserved.get(n.id) === chunkIndex)
+    for (const node of own ? [own, ...this.ranked] : this.ranked) {
       if (this.used.has(node.id)) continue
       const reservedFor = this.reserved.get(node.id)
       if (reservedFor !== undefined && reservedFor !== chunkIndex) continue

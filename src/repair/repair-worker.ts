@@ -370,7 +370,8 @@ export class RepairWorker implements Worker {
     // Place and write.
     const kept = state.chunks.filter((c) => !rebuild.has(c.chunkIndex)).map((c) => ({ id: c.nodeId, rack: nodes.get(c.nodeId)!.view?.rack ?? `unknown:${c.nodeId}` }))
     // The old node of a chunk being rebuilt may take that chunk back, never another one (see ReplacementPlacement).
-    const reserved = new Map(state.chunks.filter((c) => rebuild.has(c.chunkIndex)).map((c) => [c.nodeId, c.chunkIndex] as const))
+    const reserved = new Map<string, number>()
+    for (const c of state.chunks.filter((c) => rebuild.has(c.chunkIndex))) reserved.set(c.nodeId, reserved.has(c.nodeId) ? NaN : c.chunkIndex)
     const placement = new ReplacementPlacement(keyOf(task), this.options.candidates(), kept, total, m, reserved)
     const written: ChunkRecord[] = []
     await Promise.all(
@@ -410,9 +411,9 @@ export class RepairWorker implements Worker {
     if (!swapped.applied) {
       // The new chunks are queued for deletion by the catalog. A stripe changed meanwhile was
       // repaired by someone else: the task is done. A node that would have held two chunks of the
-      // stripe (a chunk rebuilt onto the node of another rebuilt chunk that found no node and so
-      // stays there): nothing is recorded and the task is tried again, with the usual backoff, on
-      // a fresh read and placement.
+      // stripe (not expected — placement skips every kept chunk's node and reserves a rebuilt
+      // chunk's old node for it — so a defence in depth against a writer on a stale view): nothing
+      // is recorded and the task is tried again, with the usual backoff, on a fresh read and placement.
       if (swapped.conflict === 'node-taken') {
         return {
           result: 'conflict',

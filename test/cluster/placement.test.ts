@@ -153,24 +153,41 @@ test('a replacement may return to the node of a rotten chunk; a failed node is n
   assert.equal(placement.next(), undefined, 'no other node keeps the stripe on distinct nodes')
 })
 
-test('the old node of a chunk being rebuilt takes back only that chunk, never another of the stripe', () => {
+test('the old node of a chunk being rebuilt is offered to that chunk first and never to another of the stripe', () => {
   const nodes = cluster(16, 4)
   const original = new StripePlacement('reserve', nodes.slice(0, 12), 12, 4).nodes.map((n) => n!)
   // Chunk 0 rotted on original[0] (still UP); chunk 1 is lost with original[1] (down).
   const kept = original.slice(2)
-  const live = nodes.filter((n) => n.id !== original[1]!.id)
+  const spares = nodes.slice(12)
   const reserved = new Map([[original[0]!.id, 0]])
-  for (let trial = 0; trial < 2; trial++) {
-    // Chunk 1 first: it must not take original[0], even when that node ranks first among the free ones.
-    const placement = new ReplacementPlacement(`reserve-${trial}`, [original[0]!, ...live.filter((n) => !original.includes(n))], kept, 12, 4, reserved)
+  for (let trial = 0; trial < 20; trial++) {
+    const live = [original[0]!, ...spares]
+    // Chunk 1 first: every node it is offered, until none is left, excludes original[0].
+    const placement = new ReplacementPlacement(`reserve-${trial}`, live, kept, 12, 4, reserved)
     const forOne: NodeCandidate[] = []
     for (let node = placement.next(1); node; node = placement.next(1)) forOne.push(node)
     assert.ok(forOne.length > 0 && !forOne.some((n) => n.id === original[0]!.id), 'chunk 1 never goes to the node keeping chunk 0')
     assert.equal(placement.next(0)?.id, original[0]!.id, 'chunk 0 may go back to its own node')
+    // Chunk 0 first: it takes its own node back whatever the ranking, leaving the others to chunk 1.
+    const ownFirst = new ReplacementPlacement(`reserve-${trial}`, live, kept, 12, 4, reserved)
+    assert.equal(ownFirst.next(0)?.id, original[0]!.id)
+    assert.ok(ownFirst.next(1))
   }
-  // Without the reservation the same ranking hands chunk 1 the rotten chunk's node.
-  const plain = new ReplacementPlacement('reserve-0', [original[0]!], kept, 12, 4)
-  assert.equal(plain.next()?.id, original[0]!.id)
+})
+
+test('on exactly 12 nodes, a rotten chunk and a lost one (its node replaced) both find a node', () => {
+  const nodes = cluster(12, 4)
+  for (let stripe = 0; stripe < 50; stripe++) {
+    const original = new StripePlacement(`twelve-${stripe}`, nodes, 12, 4).nodes.map((n) => n!)
+    const replacement = { id: 'new-node', rack: original[7]!.rack, freeBytes: 1e12 }
+    const live = [...nodes.filter((n) => n.id !== original[7]!.id), replacement]
+    const kept = original.filter((_, i) => i !== 6 && i !== 7)
+    const placement = new ReplacementPlacement(`twelve-${stripe}`, live, kept, 12, 4, new Map([[original[6]!.id, 6]]))
+    const rot = placement.next(6)
+    const gone = placement.next(7)
+    assert.equal(rot?.id, original[6]!.id, 'the rotten chunk goes back to its node')
+    assert.equal(gone?.id, 'new-node', 'the lost chunk goes to the replacement')
+  }
 })
 
 test('with too few racks the relaxed cap m still bounds a rack', () => {
