@@ -8,9 +8,10 @@
 // recently taken: a read is hedged — its piece rebuilt from the other chunks of the
 // stripe, with one parity read and a decode — once it takes longer than the recent
 // p95 of its size class ("The Tail at Scale", Dean and Barroso, 2013), never later
-// than the configured `hedgeAfterMs`, and only while a budget allows: hedges are
-// paid from tokens earned by direct reads (5 %), so a cluster that turns slow all at
-// once does not double its reads; past the budget a read waits the full delay.
+// than the configured `hedgeAfterMs`, and only while a budget allows: the chunk reads
+// a hedge starts are paid from tokens earned by direct piece reads (5 % of them), so a
+// cluster that turns slow all at once reads at most about 5 % more; past the budget a
+// read waits the full delay.
 import assert from 'node:assert/strict'
 
 export interface HedgePolicyOptions {
@@ -24,16 +25,16 @@ export interface HedgePolicyOptions {
   windowSize?: number
   /** Samples a size class needs before its own delay is used. */
   minSamples?: number
-  /** Hedges earned per direct read. */
+  /** Chunk reads a hedge may start, earned per direct piece read. */
   budgetPerRead?: number
-  /** Hedges that may be spent at once. */
+  /** Chunk reads hedges may start at once (at least k, a ranged piece's rebuild). */
   budgetBurst?: number
 }
 
 export interface HedgeStats {
   /** Reads that took longer than their delay and were hedged. */
   hedged: number
-  /** Reads past their adaptive delay that waited longer because the budget was spent. */
+  /** Reads past their adaptive delay when the budget was spent: not hedged then (they waited on, up to the fixed delay). */
   overBudget: number
 }
 
@@ -68,7 +69,7 @@ class LatencyWindow {
     if (this.count < minSamples) return undefined
     if (this.delay === undefined || this.sinceComputed >= 16) {
       const sorted = this.samples.slice(0, this.count).sort()
-      this.delay = sorted[Math.min(this.count - 1, Math.floor(q * this.count))]!
+      this.delay = sorted[Math.max(0, Math.ceil(q * this.count) - 1)]!
       this.sinceComputed = 0
     }
     return this.delay
@@ -92,7 +93,7 @@ export class HedgePolicy {
     this.q = options.quantile ?? 0.95
     this.minSamples = options.minSamples ?? 50
     this.budgetPerRead = options.budgetPerRead ?? 0.05
-    this.budgetBurst = options.budgetBurst ?? 10
+    this.budgetBurst = options.budgetBurst ?? 16
     const windowSize = options.windowSize ?? 400
     assert.ok(this.maxDelayMs > 0 && this.q > 0 && this.q < 1 && windowSize >= this.minSamples && this.minSamples >= 1)
     assert.ok(this.budgetPerRead >= 0 && this.budgetBurst >= 1)
@@ -107,19 +108,25 @@ export class HedgePolicy {
     return Math.min(this.maxDelayMs, Math.max(this.minDelayMs, recent))
   }
 
-  /** A direct chunk read of this many bytes succeeded after `ms`. */
+  /** A chunk read of this many bytes succeeded after `ms` (any read: direct, or for a rebuild). */
   record(lengthBytes: number, ms: number): void {
     this.windows[sizeClass(lengthBytes)]!.record(ms)
+  }
+
+  /** A piece is being read directly from its own chunk: it earns its share of the budget. */
+  earn(): void {
     this.tokens = Math.min(this.budgetBurst, this.tokens + this.budgetPerRead)
   }
 
   /**
-   * A read outlived its delay: may it be hedged now? Spends a token when it may; a
-   * read at the maximum delay is always hedged (the fixed hedge, as without a policy).
+   * A read outlived its delay: may it be hedged now, at the price of `reads` more chunk
+   * reads (1 when the other pieces of the column range are in flight, up to k)? Spends
+   * them from the budget when it may; a read at the maximum delay is always hedged
+   * (the fixed hedge, as without a policy).
    */
-  mayHedge(waitedMs: number): boolean {
-    if (waitedMs >= this.maxDelayMs || this.tokens >= 1) {
-      if (waitedMs < this.maxDelayMs) this.tokens -= 1
+  mayHedge(waitedMs: number, reads = 1): boolean {
+    if (waitedMs >= this.maxDelayMs || this.tokens >= reads) {
+      if (waitedMs < this.maxDelayMs) this.tokens -= reads
       this.counts.hedged++
       return true
     }

@@ -70,7 +70,7 @@ export class ObjectStore implements ObjectLayer {
     this.hedge = options.config.hedgeAdaptive ? new HedgePolicy({ maxDelayMs: options.config.hedgeAfterMs }) : undefined
   }
 
-  /** Chunk reads hedged so far (for metrics); zeros when hedging is not adaptive. */
+  /** Chunk reads hedged so far by the adaptive policy (for metrics); zeros with `hedgeAdaptive: false`. */
   hedgeStats(): HedgeStats {
     return this.hedge?.stats() ?? { hedged: 0, overBudget: 0 }
   }

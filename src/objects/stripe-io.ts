@@ -231,9 +231,11 @@ class StripeReader {
     if (!this.byIndex.has(piece.shard)) return this.degraded(piece)
     const direct = this.fetch(piece.shard, piece.offsetBytes, piece.lengthBytes)
     const { hedge, hedgeAfterMs: maxDelayMs } = this.context
-    let waitedMs = hedge ? Math.min(maxDelayMs, hedge.delayMs(piece.lengthBytes)) : maxDelayMs
+    assert.ok(!hedge || hedge.maxDelayMs === maxDelayMs, 'the hedge policy and the read agree on the fixed delay')
+    hedge?.earn()
+    let waitedMs = hedge ? hedge.delayMs(piece.lengthBytes) : maxDelayMs
     let outcome = await settledWithin(direct, waitedMs)
-    if (outcome === 'slow' && hedge && !hedge.mayHedge(waitedMs)) {
+    if (outcome === 'slow' && hedge && !hedge.mayHedge(waitedMs, this.rebuildReads(piece))) {
       // Past the adaptive delay with the hedge budget spent: wait on, up to the fixed delay.
       outcome = await settledWithin(direct, maxDelayMs - waitedMs)
       waitedMs = maxDelayMs
@@ -246,8 +248,18 @@ class StripeReader {
     return this.degraded(piece)
   }
 
+  /** Chunk reads rebuilding this piece would start: k less those of its column range already in flight. */
+  private rebuildReads(piece: ShardPiece): number {
+    const k = this.context.codec.dataShards
+    let shared = 0
+    for (const index of this.byIndex.keys()) {
+      if (index !== piece.shard && !this.failed.has(index) && this.fetches.has(fetchKey(index, piece.offsetBytes, piece.lengthBytes))) shared++
+    }
+    return Math.max(1, k - shared)
+  }
+
   private fetch(chunkIndex: number, offsetBytes: number, lengthBytes: number): Promise<Buffer> {
-    const key = `${chunkIndex}:${offsetBytes}:${lengthBytes}`
+    const key = fetchKey(chunkIndex, offsetBytes, lengthBytes)
     let pending = this.fetches.get(key)
     if (!pending) {
       const chunk = this.byIndex.get(chunkIndex)!
@@ -305,6 +317,8 @@ class StripeReader {
     return shards[piece.shard]!
   }
 }
+
+const fetchKey = (chunkIndex: number, offsetBytes: number, lengthBytes: number) => `${chunkIndex}:${offsetBytes}:${lengthBytes}`
 
 /** How a read stands after `ms`: its bytes, its error, or still 'slow'. */
 async function settledWithin<T>(read: Promise<T>, ms: number): Promise<{ bytes: T } | { error: unknown } | 'slow'> {

@@ -18,8 +18,10 @@ test('the hedge delay is the recent p95 of reads of the same size class, between
   assert.equal(policy.delayMs(128 * 1024), 2000, 'no samples yet: the fixed delay')
   for (let i = 0; i < 49; i++) policy.record(128 * 1024, 10)
   assert.equal(policy.delayMs(128 * 1024), 2000, 'fewer than minSamples: still the fixed delay')
-  for (let i = 0; i < 51; i++) policy.record(128 * 1024, i < 45 ? 10 : 80) // 100 samples, 6 slow
-  assert.equal(policy.delayMs(128 * 1024), 80, 'p95 of 94 x 10 ms and 6 x 80 ms')
+  for (let i = 0; i < 51; i++) policy.record(128 * 1024, i < 46 ? 10 : 80) // 100 samples, exactly 5 slow
+  assert.equal(policy.delayMs(128 * 1024), 10, 'p95 of 95 x 10 ms and 5 x 80 ms: the 95th of 100')
+  for (let i = 0; i < 16; i++) policy.record(128 * 1024, 80) // the window now holds 79 x 10 and 21 x 80
+  assert.equal(policy.delayMs(128 * 1024), 80)
   assert.equal(policy.delayMs(100 * 1024), 80, 'the same size class (64-256 KiB)')
   assert.equal(policy.delayMs(4096), 2000, 'another size class has its own samples')
   for (let i = 0; i < 100; i++) policy.record(4096, 0.1)
@@ -31,17 +33,20 @@ test('the hedge delay is the recent p95 of reads of the same size class, between
   assert.equal(policy.delayMs(128 * 1024), 3)
 })
 
-test('hedges are paid from a budget earned by direct reads; at the fixed delay a read is always hedged', () => {
-  const policy = new HedgePolicy({ maxDelayMs: 1000, budgetBurst: 2, budgetPerRead: 0.5 })
+test('hedges are paid in chunk reads from a budget earned by direct piece reads; at the fixed delay a read is always hedged', () => {
+  const policy = new HedgePolicy({ maxDelayMs: 1000, budgetBurst: 8, budgetPerRead: 0.5 })
   assert.equal(policy.mayHedge(5), true)
-  assert.equal(policy.mayHedge(5), true)
+  assert.equal(policy.mayHedge(5, 8), false, 'a ranged rebuild of 8 reads does not fit the 7 left')
+  assert.equal(policy.mayHedge(5, 7), true)
   assert.equal(policy.mayHedge(5), false, 'the burst is spent')
-  assert.equal(policy.mayHedge(1000), true, 'the fixed delay hedges regardless of the budget')
-  policy.record(4096, 1)
-  assert.equal(policy.mayHedge(5), false, 'half a token')
-  policy.record(4096, 1)
-  assert.equal(policy.mayHedge(5), true, 'two reads earned one hedge')
-  assert.deepEqual(policy.stats(), { hedged: 4, overBudget: 2 })
+  assert.equal(policy.mayHedge(1000, 8), true, 'the fixed delay hedges regardless of the budget')
+  for (let i = 0; i < 10; i++) policy.record(4096, 1)
+  assert.equal(policy.mayHedge(5), false, 'recording times earns nothing: a rebuild\'s own reads must not pay for more hedges')
+  policy.earn()
+  assert.equal(policy.mayHedge(5), false, 'half a read')
+  policy.earn()
+  assert.equal(policy.mayHedge(5), true, 'two direct piece reads earned one')
+  assert.deepEqual(policy.stats(), { hedged: 4, overBudget: 4 })
 })
 
 async function slowChunkSetup() {
@@ -61,7 +66,7 @@ test('a read slower than recent reads is hedged long before the fixed delay, and
   const reads: ReadStripeContext = { store, codec, getTimeoutMs: 900_000, hedgeAfterMs: 600_000, hedge, signal: controller.signal }
   try {
     for (let i = 0; i < 8; i++) assert.deepEqual(await readStripeRange(reads, stripe, 0, data.length), data) // 64 fast piece reads
-    assert.equal(hedge.delayMs(8000), 200, 'the policy has learnt a delay from the fast reads (their p95, under the floor)')
+    assert.ok(hedge.delayMs(8000) < 600_000, 'the policy has learnt a delay from the fast reads')
     assert.deepEqual(hedge.stats(), { hedged: 0, overBudget: 0 }, 'fast reads are never hedged')
     store.setNodeFaults(slow.nodeId, { delayMs: 600_000 })
     const getsBefore = store.counters.calls.get
@@ -75,9 +80,10 @@ test('a read slower than recent reads is hedged long before the fixed delay, and
 
 test('past the budget a slow read waits for the fixed delay before it is hedged', { timeout: 120_000 }, async () => {
   const { store, data, stripe, slow } = await slowChunkSetup()
-  const hedge = new HedgePolicy({ maxDelayMs: 300, minDelayMs: 100, minSamples: 50, budgetBurst: 1, budgetPerRead: 0 })
+  // The fixed delay (2 s) far above the floor (100 ms): the in-memory reads' p95 lies under it however busy the machine.
+  const hedge = new HedgePolicy({ maxDelayMs: 2000, minDelayMs: 100, minSamples: 50, budgetBurst: 1, budgetPerRead: 0 })
   const controller = new AbortController()
-  const reads: ReadStripeContext = { store, codec, getTimeoutMs: 900_000, hedgeAfterMs: 300, hedge, signal: controller.signal }
+  const reads: ReadStripeContext = { store, codec, getTimeoutMs: 900_000, hedgeAfterMs: 2000, hedge, signal: controller.signal }
   try {
     for (let i = 0; i < 8; i++) await readStripeRange(reads, stripe, 0, data.length)
     store.setNodeFaults(slow.nodeId, { delayMs: 600_000 })
@@ -92,10 +98,16 @@ test('past the budget a slow read waits for the fixed delay before it is hedged'
 
 test('a front end exposes the object layer hedges as metrics; a layer without hedge stats adds none', async () => {
   const registry = new Registry()
-  registerObjectLayerMetrics(registry, { hedgeStats: () => ({ hedged: 3, overBudget: 1 }) })
-  const text = await registry.metrics()
-  assert.match(text, /blobfs_object_read_hedges\{result="hedged"\} 3/)
-  assert.match(text, /blobfs_object_read_hedges\{result="over_budget"\} 1/)
+  const stats = { hedged: 3, overBudget: 1 }
+  registerObjectLayerMetrics(registry, { hedgeStats: () => stats })
+  let text = await registry.metrics()
+  assert.match(text, /# TYPE blobfs_object_read_hedges_total counter/)
+  assert.match(text, /blobfs_object_read_hedges_total\{result="hedged"\} 3/)
+  assert.match(text, /blobfs_object_read_hedges_total\{result="over_budget"\} 1/)
+  stats.hedged = 5
+  text = await registry.metrics()
+  assert.match(text, /blobfs_object_read_hedges_total\{result="hedged"\} 5/, 'scraped again: the running total')
+  assert.match(text, /blobfs_object_read_hedges_total\{result="over_budget"\} 1/)
   const bare = new Registry()
   registerObjectLayerMetrics(bare, {})
   assert.equal((await bare.getMetricsAsJSON()).length, 0)
