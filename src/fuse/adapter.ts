@@ -58,14 +58,17 @@ export function adapterMetrics(registry: Registry): AdapterMetrics {
 }
 
 function statOf(stat: Stat): Record<string, number> {
+  // The binding carries whole milliseconds to the kernel (it would drop a fraction
+  // itself): floored here, the one place, so a stored time always reads the same.
+  const mtimeMs = Math.floor(stat.mtimeMs)
   return {
     mode: stat.mode,
     size: stat.sizeBytes,
     uid: stat.uid,
     gid: stat.gid,
-    mtime: stat.mtimeMs,
-    atime: stat.mtimeMs,
-    ctime: stat.ctimeMs,
+    mtime: mtimeMs,
+    atime: mtimeMs,
+    ctime: Math.floor(stat.ctimeMs),
     nlink: stat.nlink,
     blocks: Math.ceil(stat.sizeBytes / 512),
     blksize: fuseMaxWriteBytes,

@@ -109,6 +109,7 @@ export interface Stat {
   sizeBytes: number
   uid: number
   gid: number
+  /** As the object layer stores them, fractions of a millisecond included (adapter.ts hands the binding whole milliseconds). */
   mtimeMs: number
   ctimeMs: number
   nlink: number
@@ -325,7 +326,7 @@ export class BlobFs {
   private entryFromObject(info: ListedObjectInfo): Entry {
     const kind: EntryKind = info.symlinkTarget !== null ? 'symlink' : 'file'
     const posix = info.posix
-    const mtimeMs = wholeMs(posix?.mtimeMs ?? info.lastModified.getTime())
+    const mtimeMs = posix?.mtimeMs ?? info.lastModified.getTime()
     return {
       kind,
       sizeBytes: kind === 'symlink' ? Buffer.byteLength(info.symlinkTarget!) : info.sizeBytes,
@@ -333,7 +334,7 @@ export class BlobFs {
       uid: posix?.uid ?? this.config.uid,
       gid: posix?.gid ?? this.config.gid,
       mtimeMs,
-      ctimeMs: posix ? wholeMs(posix.ctimeMs) : mtimeMs,
+      ctimeMs: posix ? posix.ctimeMs : mtimeMs,
       objectId: info.objectId,
       symlinkTarget: info.symlinkTarget,
       marker: false,
@@ -342,7 +343,7 @@ export class BlobFs {
 
   private dirEntry(marker: ListedObjectInfo | null): Entry {
     const posix = marker?.posix ?? null
-    const mtimeMs = wholeMs(posix?.mtimeMs ?? marker?.lastModified.getTime() ?? this.mountedAtMs)
+    const mtimeMs = posix?.mtimeMs ?? marker?.lastModified.getTime() ?? this.mountedAtMs
     return {
       kind: 'dir',
       sizeBytes: 0,
@@ -350,7 +351,7 @@ export class BlobFs {
       uid: posix?.uid ?? this.config.uid,
       gid: posix?.gid ?? this.config.gid,
       mtimeMs,
-      ctimeMs: posix ? wholeMs(posix.ctimeMs) : mtimeMs,
+      ctimeMs: posix ? posix.ctimeMs : mtimeMs,
       objectId: null,
       symlinkTarget: null,
       marker: marker !== null,
@@ -1219,16 +1220,5 @@ async function* concatBodies(head: AsyncIterable<Buffer> | null, zeroBytes: numb
 }
 
 function samePosix(a: PosixAttributes | null, b: PosixAttributes): boolean {
-  return a !== null && a.mode === b.mode && a.uid === b.uid && a.gid === b.gid && wholeMs(a.mtimeMs) === wholeMs(b.mtimeMs) && wholeMs(a.ctimeMs) === wholeMs(b.ctimeMs)
-}
-
-/**
- * Times as this daemon keeps and answers them: whole milliseconds (the binding
- * carries milliseconds). The object layer may hand back a time a hair off the one it
- * was given (it stores nanoseconds, converted through a double): answered as it came,
- * the kernel, which truncates, could see 1 ms less after the commit than while the
- * file was open, and tar c reports "file changed as we read it".
- */
-function wholeMs(ms: number): number {
-  return Math.round(ms)
+  return a !== null && a.mode === b.mode && a.uid === b.uid && a.gid === b.gid && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs
 }
