@@ -354,6 +354,61 @@ class NanosecondTimes extends MemoryObjectLayer {
   }
 }
 
+test('keep_cache only for an open that finds the version whose pages the kernel holds: not after a change elsewhere, a write here, or while another version is open', async () => {
+  const { fs, objects, advance } = await harness({ attrTtlMs: 60_000, dirTtlMs: 60_000 })
+  const kept = async (path: string): Promise<boolean> => {
+    const fh = await fs.open(path, O_RDONLY)
+    const keep = fs.keepCache(fh)
+    await fs.release(fh)
+    return keep
+  }
+  await put(objects, 'f', 'version one')
+  await fs.getattr('/f') // the kernel's lookup
+  assert.equal(await kept('/f'), false, 'the first open: the kernel holds nothing of it yet')
+  assert.equal(await kept('/f'), true, 'the same version again: the kernel keeps the pages it read')
+  assert.equal(await kept('/f'), true)
+  // Replaced by another writer with the same size (no direct I/O): its pages must go.
+  await put(objects, 'f', 'version two')
+  assert.equal(await kept('/f'), false)
+  assert.equal((await readFile(fs, '/f')).toString(), 'version two')
+  assert.equal(await kept('/f'), true)
+  // Written through this mount: the first open after the commit lets the kernel drop its pages.
+  await writeFile(fs, '/f', 'version six')
+  assert.equal(await kept('/f'), false)
+  assert.equal(await kept('/f'), true)
+  // Opened for writing here, even unchanged: its spool is no stored version.
+  await fs.release(await fs.open('/f', O_RDWR))
+  assert.equal(await kept('/f'), false)
+  assert.equal(await kept('/f'), true)
+  // A reader still on the old version while a new one is opened: neither version is kept after.
+  const old = await fs.open('/f', O_RDONLY)
+  await put(objects, 'f', 'version ten')
+  assert.equal(await kept('/f'), false)
+  assert.equal(await kept('/f'), false, 'the old reader may still fill pages with its version')
+  await fs.release(old)
+  assert.equal(await kept('/f'), false)
+  assert.equal(await kept('/f'), true)
+  // Truncate, rename and unlink forget what the kernel held.
+  await fs.truncate('/f', 4)
+  await fs.getattr('/f') // libfuse answers a truncate with the attributes after it
+  assert.equal(await kept('/f'), false)
+  assert.equal(await kept('/f'), true)
+  await fs.rename('/f', '/g')
+  assert.equal(await kept('/g'), false)
+  assert.equal(await kept('/g'), true)
+  await fs.unlink('/g')
+  await put(objects, 'g', 'vers')
+  advance(60_000) // the daemon's negative entry for /g expires
+  await fs.getattr('/g')
+  assert.equal(await kept('/g'), false)
+  // An open with direct I/O (a size the kernel does not hold) reads past the page cache: not kept after it.
+  await put(objects, 'g', 'a longer version')
+  assert.equal(fs.directIo(await fs.open('/g', O_RDONLY)), true)
+  await fs.getattr('/g')
+  assert.equal(await kept('/g'), false)
+  assert.equal(await kept('/g'), true)
+})
+
 test('times are answered as the object layer stores them, fractions of a millisecond included, the same while a file is open and after its commit', async () => {
   const { fs, objects } = await harness({}, new NanosecondTimes())
   // A time with a fraction, set by an object-layer client: answered as stored, not rounded.
