@@ -10,6 +10,7 @@ import { writeFile } from 'node:fs/promises'
 import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { test } from 'node:test'
+import { bindingTakesKeepCache } from '../../src/fuse/binding.ts'
 import { ok, sh, withMount } from './helpers/mount.ts'
 
 const timeout = 120_000
@@ -75,6 +76,7 @@ test('mount: close-to-open through the kernel: a version committed elsewhere is 
 })
 
 test('mount: a file read again, unchanged, comes from the kernel page cache (keep_cache); a version replaced elsewhere or written here is read anew', { timeout }, async () => {
+  assert.ok(bindingTakesKeepCache(), 'the FUSE binding built here predates the keep_cache patch: run `npm run build:fuse`')
   const port = await freePort()
   const reads = async (): Promise<number> => (await opsCounts(port)).read ?? 0
   await withMount(
