@@ -15,6 +15,8 @@ export const utimeOmitMs = 2 ** 52 + 1
 export const utimeNowMs = 2 ** 52 + 2
 /** Set in the handle an open answers: the binding opens that file with direct I/O (src/fuse/binding/build.mjs). */
 export const directIoFlag = 0x40000000
+/** Set in the handle an open answers: the kernel keeps the file's page cache (keep_cache; src/fuse/binding/build.mjs). */
+export const keepCacheFlag = 0x20000000
 
 /** fuse-native's reply: a status (0, a byte count, or -errno) then values. */
 type Reply = (status: number, ...values: unknown[]) => void
@@ -29,6 +31,8 @@ export interface AdapterOptions {
   transferTimeoutMs: number
   /** The binding takes directIoFlag in an open's handle (binding.ts, bindingTakesDirectIo). */
   directIo?: boolean
+  /** The binding takes keepCacheFlag in an open's handle (binding.ts, bindingTakesKeepCache). */
+  keepCache?: boolean
 }
 
 /** Operations that may move a whole file's bytes (upload on close, load before a change). */
@@ -58,14 +62,17 @@ export function adapterMetrics(registry: Registry): AdapterMetrics {
 }
 
 function statOf(stat: Stat): Record<string, number> {
+  // The binding carries whole milliseconds to the kernel (it would drop a fraction
+  // itself): floored here, the one place, so a stored time always reads the same.
+  const mtimeMs = Math.floor(stat.mtimeMs)
   return {
     mode: stat.mode,
     size: stat.sizeBytes,
     uid: stat.uid,
     gid: stat.gid,
-    mtime: stat.mtimeMs,
-    atime: stat.mtimeMs,
-    ctime: stat.ctimeMs,
+    mtime: mtimeMs,
+    atime: mtimeMs,
+    ctime: Math.floor(stat.ctimeMs),
     nlink: stat.nlink,
     blocks: Math.ceil(stat.sizeBytes / 512),
     blksize: fuseMaxWriteBytes,
@@ -78,6 +85,7 @@ export function fuseOperations(options: AdapterOptions): Record<string, unknown>
   const metrics = adapterMetrics(options.registry)
   const transfer = new Set<string>(transferOps)
   const directIo = options.directIo ?? false
+  const keepCache = options.keepCache ?? false
 
   function fail(op: string, path: string, error: unknown, reply: Reply): void {
     const fsErr: FsError & { unmapped?: true } = toFsError(error, `${op} ${path}`)
@@ -206,7 +214,12 @@ export function fuseOperations(options: AdapterOptions): Record<string, unknown>
       serve('ftruncate', path, reply, () => fs.ftruncate(fh, size))
     },
     open(path: string, flags: number, reply: Reply) {
-      serve('open', path, reply, () => fs.open(path, flags), (fh) => [0, directIo && fs.directIo(fh) ? fh | directIoFlag : fh])
+      serve('open', path, reply, () => fs.open(path, flags), (fh) => {
+        let answer = fh
+        if (directIo && fs.directIo(fh)) answer |= directIoFlag
+        if (keepCache && fs.keepCache(fh)) answer |= keepCacheFlag
+        return [0, answer]
+      })
     },
     create(path: string, mode: number, reply: Reply) {
       serve('create', path, reply, () => fs.create(path, mode), (fh) => [0, fh])

@@ -31,8 +31,21 @@ export function patchedBindingDir(): string {
  * as part of the handle: the daemon then sets neither the flag nor kernel attribute caching.
  */
 export function bindingTakesDirectIo(dir = patchedBindingDir()): boolean {
+  return bindingSourceHas(dir, 'l->info->direct_io = 1;')
+}
+
+/**
+ * Whether the built binding takes the keep-cache flag in the handle an open answers
+ * (src/fuse/binding/build.mjs). Without it the daemon never sets the flag, and the
+ * kernel drops a file's pages at every open, as before the patch.
+ */
+export function bindingTakesKeepCache(dir = patchedBindingDir()): boolean {
+  return bindingSourceHas(dir, 'l->info->keep_cache = 1;')
+}
+
+function bindingSourceHas(dir: string, line: string): boolean {
   try {
-    return readFileSync(join(dir, 'fuse-native.c'), 'utf8').includes('l->info->direct_io = 1;')
+    return readFileSync(join(dir, 'fuse-native.c'), 'utf8').includes(line)
   } catch {
     return false
   }

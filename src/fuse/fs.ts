@@ -109,6 +109,7 @@ export interface Stat {
   sizeBytes: number
   uid: number
   gid: number
+  /** As the object layer stores them, fractions of a millisecond included (adapter.ts hands the binding whole milliseconds). */
   mtimeMs: number
   ctimeMs: number
   nlink: number
@@ -225,6 +226,8 @@ interface Handle {
   stream: ReadStream
   /** Reads must not stop at the size the kernel holds (see BlobFs.kernelSizes). */
   directIo: boolean
+  /** The kernel may keep the pages it holds for the file (see BlobFs.kernelVersions). */
+  keepCache: boolean
 }
 
 interface DirListing {
@@ -247,8 +250,8 @@ function isUsableName(name: string): boolean {
 }
 
 const uidUnchanged = 0xffffffff
-/** File handles stay below the binding's direct I/O flag (adapter.ts, directIoFlag). */
-export const fileHandleMax = 0x3fffffff
+/** File handles stay below the binding's flags (adapter.ts, keepCacheFlag and directIoFlag). */
+export const fileHandleMax = 0x1fffffff
 
 export class BlobFs {
   readonly config: Readonly<FsConfig>
@@ -266,6 +269,18 @@ export class BlobFs {
    * with direct I/O: close-to-open holds whatever the kernel cached.
    */
   private readonly kernelSizes = new LRUCache<string, number>({ max: fuseAttrCacheEntriesMax })
+  /**
+   * The stored version whose bytes are all the kernel may hold in its page cache for
+   * a path: set by a read-only open of that version through the page cache when every
+   * other handle on the path reads the same version. Dropped by whatever may put other
+   * bytes there: a handle that reads another version, a file open for writing here
+   * (its spool, and the kernel's write-through pages, are no stored version yet), an
+   * upload, truncate, unlink, rename. An open that finds this same version again lets
+   * the kernel keep its pages (keep_cache); any other open lets it drop them, which is
+   * what keeps close-to-open exact (a version committed anywhere else, or by this mount's
+   * own writes, is never this one).
+   */
+  private readonly kernelVersions = new LRUCache<string, string>({ max: fuseAttrCacheEntriesMax })
   private readonly handles = new Map<number, Handle>()
   private nextHandle = 1
   private readonly mountedAtMs: number
@@ -325,7 +340,7 @@ export class BlobFs {
   private entryFromObject(info: ListedObjectInfo): Entry {
     const kind: EntryKind = info.symlinkTarget !== null ? 'symlink' : 'file'
     const posix = info.posix
-    const mtimeMs = wholeMs(posix?.mtimeMs ?? info.lastModified.getTime())
+    const mtimeMs = posix?.mtimeMs ?? info.lastModified.getTime()
     return {
       kind,
       sizeBytes: kind === 'symlink' ? Buffer.byteLength(info.symlinkTarget!) : info.sizeBytes,
@@ -333,7 +348,7 @@ export class BlobFs {
       uid: posix?.uid ?? this.config.uid,
       gid: posix?.gid ?? this.config.gid,
       mtimeMs,
-      ctimeMs: posix ? wholeMs(posix.ctimeMs) : mtimeMs,
+      ctimeMs: posix ? posix.ctimeMs : mtimeMs,
       objectId: info.objectId,
       symlinkTarget: info.symlinkTarget,
       marker: false,
@@ -342,7 +357,7 @@ export class BlobFs {
 
   private dirEntry(marker: ListedObjectInfo | null): Entry {
     const posix = marker?.posix ?? null
-    const mtimeMs = wholeMs(posix?.mtimeMs ?? marker?.lastModified.getTime() ?? this.mountedAtMs)
+    const mtimeMs = posix?.mtimeMs ?? marker?.lastModified.getTime() ?? this.mountedAtMs
     return {
       kind: 'dir',
       sizeBytes: 0,
@@ -350,7 +365,7 @@ export class BlobFs {
       uid: posix?.uid ?? this.config.uid,
       gid: posix?.gid ?? this.config.gid,
       mtimeMs,
-      ctimeMs: posix ? wholeMs(posix.ctimeMs) : mtimeMs,
+      ctimeMs: posix ? posix.ctimeMs : mtimeMs,
       objectId: null,
       symlinkTarget: null,
       marker: marker !== null,
@@ -530,6 +545,11 @@ export class BlobFs {
     return this.handles.get(fh)?.directIo ?? false
   }
 
+  /** Whether the kernel may keep its pages of the file at the open of `fh` (its open found the version they hold). */
+  keepCache(fh: number): boolean {
+    return this.handles.get(fh)?.keepCache ?? false
+  }
+
   /** F_OK semantics; permission bits are checked by the kernel (default_permissions). */
   access(path: string, _mode: number): Promise<void> {
     return this.run('access', path, async () => {
@@ -664,6 +684,7 @@ export class BlobFs {
       if (!open || open.stored) await this.config.objects.deleteObject(this.config.bucket, this.keyOf(path))
       if (entry.objectId) this.reader.forget(entry.objectId, entry.sizeBytes)
       this.kernelSizes.delete(path)
+      this.kernelVersions.delete(path)
       this.settle(path, null)
     })
   }
@@ -712,6 +733,9 @@ export class BlobFs {
             this.kernelSizes.set(to + path.slice(from.length), size)
           }
         }
+        for (const path of [...this.kernelVersions.keys()]) {
+          if (path.startsWith(`${from}/`) || path.startsWith(`${to}/`)) this.kernelVersions.delete(path)
+        }
         // Every cached path under either name is stale: start afresh (renames of directories are rare).
         this.attrCache.clear()
         this.dirCache.clear()
@@ -738,6 +762,8 @@ export class BlobFs {
       this.kernelSizes.delete(from)
       if (held === undefined) this.kernelSizes.delete(to)
       else this.kernelSizes.set(to, held)
+      this.kernelVersions.delete(from)
+      this.kernelVersions.delete(to)
       this.settle(from, null)
       this.settle(to, 'exists')
     })
@@ -864,6 +890,7 @@ export class BlobFs {
         expectedLengthBytes: sizeBytes,
       })
       if (entry.objectId) this.reader.forget(entry.objectId, entry.sizeBytes)
+      this.kernelVersions.delete(path)
       this.settle(path, this.entryFromObject(info))
     })
   }
@@ -925,8 +952,15 @@ export class BlobFs {
       const directIo = !existingFile && !truncating && this.kernelSizes.get(path) !== entry.sizeBytes
       if (!writable && !existingFile) {
         assert.ok(entry.objectId !== null)
-        return this.addHandle({ path, writable, file: null, version: { key: this.keyOf(path), objectId: entry.objectId, sizeBytes: entry.sizeBytes }, stream: { nextPosition: 0 }, directIo })
+        const { objectId } = entry
+        // Only this version is read on the path from now on, if no other handle there reads another.
+        const alone = ![...this.handles.values()].some((other) => other.path === path && (other.file !== null || other.version?.objectId !== objectId))
+        const keepCache = !directIo && alone && this.kernelVersions.get(path) === objectId
+        if (alone && !directIo) this.kernelVersions.set(path, objectId)
+        else this.kernelVersions.delete(path)
+        return this.addHandle({ path, writable, file: null, version: { key: this.keyOf(path), objectId, sizeBytes: entry.sizeBytes }, stream: { nextPosition: 0 }, directIo, keepCache })
       }
+      this.kernelVersions.delete(path)
       let file = existingFile
       if (!file) {
         const base = entry.objectId ? { key: this.keyOf(path), objectId: entry.objectId, sizeBytes: entry.sizeBytes } : null
@@ -934,7 +968,7 @@ export class BlobFs {
         this.openFiles.set(path, file)
       }
       file.handles++
-      const fh = this.addHandle({ path, writable, file, version: null, stream: { nextPosition: 0 }, directIo })
+      const fh = this.addHandle({ path, writable, file, version: null, stream: { nextPosition: 0 }, directIo, keepCache: false })
       if (truncating) {
         const opened = file
         await opened.lock.run(() => this.truncateOpen(opened, 0))
@@ -951,7 +985,7 @@ export class BlobFs {
       const existing = this.openFiles.get(path)
       if (existing) {
         existing.handles++
-        const fh = this.addHandle({ path, writable: true, file: existing, version: null, stream: { nextPosition: 0 }, directIo: false })
+        const fh = this.addHandle({ path, writable: true, file: existing, version: null, stream: { nextPosition: 0 }, directIo: false, keepCache: false })
         await existing.lock.run(() => this.truncateOpen(existing, 0))
         return fh
       }
@@ -963,7 +997,8 @@ export class BlobFs {
       this.openFiles.set(path, file)
       this.settle(path, 'exists')
       this.kernelSizes.set(path, 0)
-      return this.addHandle({ path, writable: true, file, version: null, stream: { nextPosition: 0 }, directIo: false })
+      this.kernelVersions.delete(path)
+      return this.addHandle({ path, writable: true, file, version: null, stream: { nextPosition: 0 }, directIo: false, keepCache: false })
     })
   }
 
@@ -1203,6 +1238,7 @@ export class BlobFs {
     file.stored = true
     file.base = { key: file.key, objectId: info.objectId, sizeBytes }
     if (previous) this.reader.forget(previous.objectId, previous.sizeBytes)
+    this.kernelVersions.delete(file.path)
     this.settle(file.path, this.entryFromObject(info))
   }
 }
@@ -1219,16 +1255,5 @@ async function* concatBodies(head: AsyncIterable<Buffer> | null, zeroBytes: numb
 }
 
 function samePosix(a: PosixAttributes | null, b: PosixAttributes): boolean {
-  return a !== null && a.mode === b.mode && a.uid === b.uid && a.gid === b.gid && wholeMs(a.mtimeMs) === wholeMs(b.mtimeMs) && wholeMs(a.ctimeMs) === wholeMs(b.ctimeMs)
-}
-
-/**
- * Times as this daemon keeps and answers them: whole milliseconds (the binding
- * carries milliseconds). The object layer may hand back a time a hair off the one it
- * was given (it stores nanoseconds, converted through a double): answered as it came,
- * the kernel, which truncates, could see 1 ms less after the commit than while the
- * file was open, and tar c reports "file changed as we read it".
- */
-function wholeMs(ms: number): number {
-  return Math.round(ms)
+  return a !== null && a.mode === b.mode && a.uid === b.uid && a.gid === b.gid && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs
 }

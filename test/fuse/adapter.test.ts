@@ -8,17 +8,18 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import { Registry } from 'prom-client'
 import { BlobfsError } from '../../src/errors.ts'
-import { directIoFlag, fuseOperations, utimeNowMs, utimeOmitMs } from '../../src/fuse/adapter.ts'
-import { bindingTakesDirectIo } from '../../src/fuse/binding.ts'
+import { directIoFlag, fuseOperations, keepCacheFlag, utimeNowMs, utimeOmitMs } from '../../src/fuse/adapter.ts'
+import { bindingTakesDirectIo, bindingTakesKeepCache } from '../../src/fuse/binding.ts'
+import { fileHandleMax } from '../../src/fuse/fs.ts'
 import { errno } from '../../src/fuse/errno.ts'
 import type { BlobFs } from '../../src/fuse/fs.ts'
 import { silent } from './helpers/fs-harness.ts'
 
 type Handler = (...args: unknown[]) => void
 
-function adapter(fs: Partial<Record<keyof BlobFs, unknown>>, opTimeoutMs = 50, directIo = false) {
+function adapter(fs: Partial<Record<keyof BlobFs, unknown>>, opTimeoutMs = 50, directIo = false, keepCache = false) {
   const registry = new Registry()
-  const ops = fuseOperations({ fs: fs as unknown as BlobFs, log: silent, registry, opTimeoutMs, transferTimeoutMs: opTimeoutMs, directIo })
+  const ops = fuseOperations({ fs: fs as unknown as BlobFs, log: silent, registry, opTimeoutMs, transferTimeoutMs: opTimeoutMs, directIo, keepCache })
   return { ops: ops as Record<string, Handler>, registry }
 }
 
@@ -37,7 +38,7 @@ async function call(handler: Handler, args: unknown[], settleMs = 120): Promise<
 }
 
 test('open asks for direct I/O in the handle only when the binding takes the flag; a binding built before the patch is detected', async () => {
-  const fs = { open: async () => 7, directIo: () => true }
+  const fs = { open: async () => 7, directIo: () => true, keepCache: () => false }
   assert.deepEqual(await call(adapter(fs, 50, true).ops.open!, ['/f', 0]), [[0, 7 | directIoFlag]])
   assert.deepEqual(await call(adapter(fs, 50, false).ops.open!, ['/f', 0]), [[0, 7]])
   const dir = await mkdtemp(join(tmpdir(), 'blobfs-binding-test-'))
@@ -51,6 +52,25 @@ test('open asks for direct I/O in the handle only when the binding takes the fla
     await rm(dir, { recursive: true, force: true })
   }
   assert.equal(bindingTakesDirectIo(), true, 'the binding built here (npm run build:fuse) takes the flag')
+})
+
+test('open asks the kernel to keep its page cache in the handle only when the binding takes the flag; a binding without it is detected', async () => {
+  assert.equal(fileHandleMax & (keepCacheFlag | directIoFlag), 0, 'handles never carry a flag bit')
+  const fs = (keep: boolean, direct = false) => ({ open: async () => fileHandleMax, directIo: () => direct, keepCache: () => keep })
+  assert.deepEqual(await call(adapter(fs(true), 50, true, true).ops.open!, ['/f', 0]), [[0, fileHandleMax | keepCacheFlag]])
+  assert.deepEqual(await call(adapter(fs(false), 50, true, true).ops.open!, ['/f', 0]), [[0, fileHandleMax]])
+  assert.deepEqual(await call(adapter(fs(true), 50, true, false).ops.open!, ['/f', 0]), [[0, fileHandleMax]], 'a binding without the patch gets the bare handle')
+  const dir = await mkdtemp(join(tmpdir(), 'blobfs-binding-test-'))
+  try {
+    assert.equal(bindingTakesKeepCache(dir), false, 'no binding there')
+    await writeFile(join(dir, 'fuse-native.c'), '  if (fd & 0x40000000) {\n    l->info->direct_io = 1;\n')
+    assert.equal(bindingTakesKeepCache(dir), false, 'built with the direct I/O patch only')
+    await writeFile(join(dir, 'fuse-native.c'), '  if (fd & 0x20000000) {\n    l->info->keep_cache = 1;\n')
+    assert.equal(bindingTakesKeepCache(dir), true)
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+  assert.equal(bindingTakesKeepCache(), true, 'the binding built here (npm run build:fuse) takes the flag')
 })
 
 test('an operation that never finishes is answered ETIMEDOUT once, at our deadline', async () => {

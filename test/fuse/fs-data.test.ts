@@ -14,6 +14,8 @@ import { test } from 'node:test'
 import { BlobFs, fsConfig } from '../../src/fuse/fs.ts'
 import { Spool, SpoolBudget } from '../../src/fuse/spool.ts'
 import { BlobfsError } from '../../src/errors.ts'
+import { msToNs, nsToMs } from '../../src/objects/object-store.ts'
+import type { PosixAttributes } from '../../src/objects/types.ts'
 import { errnoOf, harness, list, put, readFile, silent, writeFile } from './helpers/fs-harness.ts'
 import { MemoryObjectLayer } from './helpers/memory-objects.ts'
 
@@ -337,15 +339,95 @@ test('direct I/O only for an open that finds a size the kernel does not hold (ch
   assert.equal(await opened('/never-seen'), true)
 })
 
-test('times come back from the object layer a hair off (nanoseconds through a double): answered in whole milliseconds, the same before and after the commit', async () => {
-  const { fs, objects } = await harness()
-  // What the object layer's ns round trip makes of 1796581972114 ms: 1796581972113.99987.
-  const off = Number(BigInt(Math.round(1796581972114 * 1e6))) / 1e6
-  assert.notEqual(off, 1796581972114)
-  await objects.putObject('b', 'f', Readable.from([Buffer.from('x')]), { posix: { mode: 0o100644, uid: 0, gid: 0, mtimeMs: off, ctimeMs: off } })
+/** The in-memory object layer, keeping times as the real one does: in nanoseconds (src/objects/object-store.ts). */
+class NanosecondTimes extends MemoryObjectLayer {
+  private static stored(posix: PosixAttributes): PosixAttributes {
+    return { ...posix, mtimeMs: nsToMs(msToNs(posix.mtimeMs)), ctimeMs: nsToMs(msToNs(posix.ctimeMs)) }
+  }
+
+  override putObject(...[bucket, key, body, options]: Parameters<MemoryObjectLayer['putObject']>): ReturnType<MemoryObjectLayer['putObject']> {
+    return super.putObject(bucket, key, body, options?.posix ? { ...options, posix: NanosecondTimes.stored(options.posix) } : options)
+  }
+
+  override updateAttributes(bucket: string, key: string, posix: PosixAttributes): ReturnType<MemoryObjectLayer['updateAttributes']> {
+    return super.updateAttributes(bucket, key, NanosecondTimes.stored(posix))
+  }
+}
+
+test('keep_cache only for an open that finds the version whose pages the kernel holds: not after a change elsewhere, a write here, or while another version is open', async () => {
+  const { fs, objects, advance } = await harness({ attrTtlMs: 60_000, dirTtlMs: 60_000 })
+  const kept = async (path: string): Promise<boolean> => {
+    const fh = await fs.open(path, O_RDONLY)
+    const keep = fs.keepCache(fh)
+    await fs.release(fh)
+    return keep
+  }
+  await put(objects, 'f', 'version one')
+  await fs.getattr('/f') // the kernel's lookup
+  assert.equal(await kept('/f'), false, 'the first open: the kernel holds nothing of it yet')
+  assert.equal(await kept('/f'), true, 'the same version again: the kernel keeps the pages it read')
+  assert.equal(await kept('/f'), true)
+  // Replaced by another writer with the same size (no direct I/O): its pages must go.
+  await put(objects, 'f', 'version two')
+  assert.equal(await kept('/f'), false)
+  assert.equal((await readFile(fs, '/f')).toString(), 'version two')
+  assert.equal(await kept('/f'), true)
+  // Written through this mount: the first open after the commit lets the kernel drop its pages.
+  await writeFile(fs, '/f', 'version six')
+  assert.equal(await kept('/f'), false)
+  assert.equal(await kept('/f'), true)
+  // Opened for writing here, even unchanged: its spool is no stored version.
+  await fs.release(await fs.open('/f', O_RDWR))
+  assert.equal(await kept('/f'), false)
+  assert.equal(await kept('/f'), true)
+  // A reader still on the old version while a new one is opened: neither version is kept after.
+  const old = await fs.open('/f', O_RDONLY)
+  await put(objects, 'f', 'version ten')
+  assert.equal(await kept('/f'), false)
+  assert.equal(await kept('/f'), false, 'the old reader may still fill pages with its version')
+  await fs.release(old)
+  assert.equal(await kept('/f'), false)
+  assert.equal(await kept('/f'), true)
+  // Truncate, rename and unlink forget what the kernel held.
+  await fs.truncate('/f', 4)
+  await fs.getattr('/f') // libfuse answers a truncate with the attributes after it
+  assert.equal(await kept('/f'), false)
+  assert.equal(await kept('/f'), true)
+  await fs.rename('/f', '/g')
+  assert.equal(await kept('/g'), false)
+  assert.equal(await kept('/g'), true)
+  await fs.unlink('/g')
+  await put(objects, 'g', 'vers')
+  advance(60_000) // the daemon's negative entry for /g expires
+  await fs.getattr('/g')
+  assert.equal(await kept('/g'), false)
+  // An open with direct I/O (a size the kernel does not hold) reads past the page cache: not kept after it.
+  await put(objects, 'g', 'a longer version')
+  assert.equal(fs.directIo(await fs.open('/g', O_RDONLY)), true)
+  await fs.getattr('/g')
+  assert.equal(await kept('/g'), false)
+  assert.equal(await kept('/g'), true)
+})
+
+test('times are answered as the object layer stores them, fractions of a millisecond included, the same while a file is open and after its commit', async () => {
+  const { fs, objects } = await harness({}, new NanosecondTimes())
+  // A time with a fraction, set by an object-layer client: answered as stored, not rounded.
+  const fraction = 1796581972114.25
+  await objects.putObject('b', 'f', Readable.from([Buffer.from('x')]), { posix: { mode: 0o100644, uid: 0, gid: 0, mtimeMs: fraction, ctimeMs: fraction + 0.5 } })
   const stat = await fs.getattr('/f')
-  assert.equal(stat.mtimeMs, 1796581972114)
-  assert.equal(stat.ctimeMs, 1796581972114)
+  assert.equal(stat.mtimeMs, fraction)
+  assert.equal(stat.ctimeMs, fraction + 0.5)
+  // Whole milliseconds (what the binding hands the daemon, as tar x sets them) come back exactly
+  // after the commit: what getattr answered while the file was open is what it answers after.
+  const fh = await fs.create('/g', 0o644)
+  await fs.write(fh, Buffer.from('tar member'), 0)
+  await fs.utimens('/g', 0, 1796581972114)
+  const open = await fs.getattr('/g')
+  await fs.release(fh)
+  const stored = await fs.getattr('/g')
+  assert.equal(stored.mtimeMs, 1796581972114)
+  assert.deepEqual({ mtimeMs: stored.mtimeMs, ctimeMs: stored.ctimeMs }, { mtimeMs: open.mtimeMs, ctimeMs: open.ctimeMs })
+  assert.equal(objects.peek('b', 'g')!.toString(), 'tar member')
 })
 
 test('upload failure: flush reports EIO, the bytes stay, a later flush commits them', async () => {

@@ -2,10 +2,15 @@
 // kernel keeps names and attributes for the TTL (entry_timeout, attr_timeout), so
 // tools that stat every path they touch (tar x, ls -lR, rsync) are answered by the
 // kernel; open still revalidates, so a version committed elsewhere is read whole
-// at the next open (close-to-open) even while the kernel holds the old size.
+// at the next open (close-to-open) even while the kernel holds the old size. An
+// open that finds the very version the kernel holds pages of keeps them (keep_cache).
 import assert from 'node:assert/strict'
+import { createHash, randomBytes } from 'node:crypto'
+import { writeFile } from 'node:fs/promises'
 import { createServer, type AddressInfo } from 'node:net'
+import { join } from 'node:path'
 import { test } from 'node:test'
+import { bindingTakesKeepCache } from '../../src/fuse/binding.ts'
 import { ok, sh, withMount } from './helpers/mount.ts'
 
 const timeout = 120_000
@@ -67,5 +72,43 @@ test('mount: close-to-open through the kernel: a version committed elsewhere is 
       assert.equal(await ok(mapShared, { cwd: mnt }), '0123456789')
     },
     ['--cache-ttl-ms', '60000'],
+  )
+})
+
+test('mount: a file read again, unchanged, comes from the kernel page cache (keep_cache); a version replaced elsewhere or written here is read anew', { timeout }, async () => {
+  assert.ok(bindingTakesKeepCache(), 'the FUSE binding built here predates the keep_cache patch: run `npm run build:fuse`')
+  const port = await freePort()
+  const reads = async (): Promise<number> => (await opsCounts(port)).read ?? 0
+  await withMount(
+    async (mount, { mnt, work }) => {
+      const sha = async (path: string): Promise<string> => (await ok(`sha256sum < '${path}'`)).trim()
+      const one = randomBytes(1 << 20)
+      await mount.request({ cmd: 'put', key: 'f', base64: one.toString('base64') })
+      let before = await reads()
+      assert.equal(await sha(`${mnt}/f`), createHash('sha256').update(one).digest('hex') + '  -')
+      assert.ok((await reads()) > before, 'the first read reaches the daemon')
+      // (1) Read again with nothing changed: the second open keeps the pages; no read reaches the daemon.
+      before = await reads()
+      assert.equal(await sha(`${mnt}/f`), createHash('sha256').update(one).digest('hex') + '  -')
+      assert.equal((await reads()) - before, 0, 'the second read is the kernel page cache')
+      // (2) Replaced by another writer, with the same size (the kernel holds that size for 60 s,
+      // so no direct I/O): the pages of the old version must not be read.
+      const two = randomBytes(1 << 20)
+      await mount.request({ cmd: 'put', key: 'f', base64: two.toString('base64') })
+      before = await reads()
+      assert.equal(await sha(`${mnt}/f`), createHash('sha256').update(two).digest('hex') + '  -')
+      assert.ok((await reads()) > before, 'the new version is read from the daemon')
+      before = await reads()
+      assert.equal(await sha(`${mnt}/f`), createHash('sha256').update(two).digest('hex') + '  -')
+      assert.equal((await reads()) - before, 0, 'and then kept in turn')
+      // (3) Written through the mount itself (same size), then read again: the new bytes.
+      const three = randomBytes(1 << 20)
+      await writeFile(join(work, 'three'), three)
+      await ok(`cp '${work}/three' '${mnt}/f'`)
+      assert.equal(await sha(`${mnt}/f`), createHash('sha256').update(three).digest('hex') + '  -')
+      assert.equal(await sha(`${mnt}/f`), createHash('sha256').update(three).digest('hex') + '  -')
+      assert.equal(await mount.request<string>({ cmd: 'sha256', key: 'f' }), createHash('sha256').update(three).digest('hex'))
+    },
+    ['--cache-ttl-ms', '60000', '--metrics', `127.0.0.1:${port}`],
   )
 })

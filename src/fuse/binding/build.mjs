@@ -1,4 +1,4 @@
-// Builds fuse-native from its own npm sources with one fix, into
+// Builds fuse-native from its own npm sources with a few patches, into
 // node_modules/.blobfs/fuse-native (run by `npm ci` through package.json's install
 // script, or by hand: `node src/fuse/binding/build.mjs`).
 //
@@ -26,6 +26,8 @@ const utimeOmitMs = '4503599627370497ULL' // 2^52 + 1
 const utimeNowMs = '4503599627370498ULL' // 2^52 + 2
 // Set in the handle an open answers: that open gets direct I/O. src/fuse/adapter.ts holds the same number.
 const directIoFlag = '0x40000000'
+// Set in the handle an open answers: the kernel keeps the file's page cache. src/fuse/adapter.ts holds the same number.
+const keepCacheFlag = '0x20000000'
 
 const patches = [
   {
@@ -65,6 +67,14 @@ const patches = [
     why: 'open can ask for direct I/O',
     from: '  NAPI_ARGV_INT32(fd, 2)\n  if (fd != 0) {\n    l->info->fh = fd;\n  }\n})\n\nFUSE_METHOD(opendir',
     to: `  NAPI_ARGV_INT32(fd, 2)\n  if (fd & ${directIoFlag}) {\n    l->info->direct_io = 1;\n    fd &= ~${directIoFlag};\n  }\n  if (fd != 0) {\n    l->info->fh = fd;\n  }\n})\n\nFUSE_METHOD(opendir`,
+  },
+  {
+    // Without keep_cache libfuse tells the kernel to drop the file's pages at every
+    // open; an open that finds the very version the kernel holds pages of keeps them
+    // (src/fuse/fs.ts, kernelVersions; src/fuse/adapter.ts, keepCacheFlag).
+    why: 'open can keep the page cache',
+    from: `    fd &= ~${directIoFlag};\n  }\n  if (fd != 0) {`,
+    to: `    fd &= ~${directIoFlag};\n  }\n  if (fd & ${keepCacheFlag}) {\n    l->info->keep_cache = 1;\n    fd &= ~${keepCacheFlag};\n  }\n  if (fd != 0) {`,
   },
 ]
 
