@@ -5,11 +5,11 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { createServer, type AddressInfo } from 'node:net'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import type { Counters } from './helpers/memory-objects.ts'
-import { isMounted, ok, requireFuse, sh, startMount, withMount, withTempDirs } from './helpers/mount.ts'
+import { freePort } from '../support/ports.ts'
+import { fuseOpsCounts, isMounted, ok, requireFuse, sh, startMount, withMount, withTempDirs } from './helpers/mount.ts'
 
 const timeout = 120_000
 
@@ -111,31 +111,16 @@ test('mount: df shows the cluster capacity and usage (statfs)', { timeout }, asy
   })
 })
 
-/** A port free on 127.0.0.1 now (for --metrics). */
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
-
-async function opsCount(port: number, op: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
-  const match = new RegExp(`^blobfs_fuse_ops_total\\{op="${op}"\\} (\\d+)$`, 'm').exec(text)
-  return match ? Number(match[1]) : 0
-}
-
 test('mount: large reads and writes go through in big requests (big_writes, max_read)', { timeout }, async () => {
   const port = await freePort()
   await withMount(
     async (mount, { mnt }) => {
       assert.match(await ok(`grep ' ${mnt} ' /proc/mounts`), /max_read=131072/)
       await mount.request({ cmd: 'reset' })
-      const writesBefore = await opsCount(port, 'write')
+      const writesBefore = (await fuseOpsCounts(port)).write ?? 0
       await ok('dd if=/dev/zero of=zeros bs=1M count=8 status=none && cat zeros > /dev/null', { cwd: mnt })
       // 8 MiB in 128 KiB requests is 64 writes; without big_writes it would be 2,048 of 4 KiB.
-      assert.ok((await opsCount(port, 'write')) - writesBefore <= 64, 'writes of 128 KiB')
+      assert.ok(((await fuseOpsCounts(port)).write ?? 0) - writesBefore <= 64, 'writes of 128 KiB')
       // The read cache says where the blocks of those reads were: 64 blocks of 128 KiB, each counted once.
       const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
       const blockReads = [...metrics.matchAll(/^blobfs_fuse_block_reads\{result="(hit|wait|miss)"\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[2]), 0)

@@ -7,30 +7,15 @@
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
-import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { bindingTakesKeepCache } from '../../src/fuse/binding.ts'
-import { ok, sh, withMount } from './helpers/mount.ts'
+import { freePort } from '../support/ports.ts'
+import { fuseOpsCounts, ok, sh, withMount } from './helpers/mount.ts'
 
 const timeout = 120_000
 /** Prints file f through a shared read-only mapping (which needs the page cache). */
 const mapShared = `python3 -c "import mmap; f = open('f', 'rb'); print(mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)[:].decode(), end='')"`
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
-
-async function opsCounts(port: number): Promise<Record<string, number>> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
-  const out: Record<string, number> = {}
-  for (const match of text.matchAll(/^blobfs_fuse_ops_total\{op="(\w+)"\} (\d+)$/gm)) out[match[1]!] = Number(match[2])
-  return out
-}
 
 test('mount: the kernel caches attributes for the TTL: stat of the same paths again asks the daemon nothing', { timeout }, async () => {
   const port = await freePort()
@@ -38,10 +23,10 @@ test('mount: the kernel caches attributes for the TTL: stat of the same paths ag
     async (_mount, { mnt }) => {
       await ok('mkdir -p a/b && for i in 1 2 3 4 5; do echo $i > a/b/f$i; done', { cwd: mnt })
       await ok('stat a/b/f1 a/b/f2 a/b/f3 a/b/f4 a/b/f5 > /dev/null', { cwd: mnt })
-      const before = await opsCounts(port)
+      const before = await fuseOpsCounts(port)
       // Within the TTL (60 s here): the names, the directories walked and the files are the kernel's.
       await ok('for i in 1 2 3; do stat a/b/f1 a/b/f2 a/b/f3 a/b/f4 a/b/f5 > /dev/null; done', { cwd: mnt })
-      const after = await opsCounts(port)
+      const after = await fuseOpsCounts(port)
       assert.equal((after.getattr ?? 0) - (before.getattr ?? 0), 0, 'no getattr reached the daemon')
     },
     ['--cache-ttl-ms', '60000', '--metrics', `127.0.0.1:${port}`],
@@ -78,7 +63,7 @@ test('mount: close-to-open through the kernel: a version committed elsewhere is 
 test('mount: a file read again, unchanged, comes from the kernel page cache (keep_cache); a version replaced elsewhere or written here is read anew', { timeout }, async () => {
   assert.ok(bindingTakesKeepCache(), 'the FUSE binding built here predates the keep_cache patch: run `npm run build:fuse`')
   const port = await freePort()
-  const reads = async (): Promise<number> => (await opsCounts(port)).read ?? 0
+  const reads = async (): Promise<number> => (await fuseOpsCounts(port)).read ?? 0
   await withMount(
     async (mount, { mnt, work }) => {
       const sha = async (path: string): Promise<string> => (await ok(`sha256sum < '${path}'`)).trim()

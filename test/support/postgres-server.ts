@@ -7,10 +7,10 @@
 // an error (never a skip): the message says how to install them.
 import { spawn, spawnSync, execFileSync } from 'node:child_process'
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import postgres from 'postgres'
+import { freePort } from './ports.ts'
 
 export interface PostgresServer {
   /** URL of a database on this server (the default `postgres` database unless named). */
@@ -49,17 +49,6 @@ function unprivilegedIds(): { uid: number; gid: number } | null {
   return { uid, gid }
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      const port = typeof address === 'object' && address ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 function run(command: string, args: string[], options: { ids: { uid: number; gid: number } | null; cwd: string }): Promise<string> {
   return new Promise((resolve, reject) => {
