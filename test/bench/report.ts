@@ -10,6 +10,12 @@ export function parseBenchArgs(argv: string[] = process.argv.slice(2)): BenchOpt
   return { quick: argv.includes('--quick'), json: argv.includes('--json') }
 }
 
+/** The value after `--name VALUE` on the command line, if given. */
+export function benchFlag(name: string, argv: string[] = process.argv.slice(2)): string | undefined {
+  const i = argv.indexOf(name)
+  return i >= 0 ? argv[i + 1] : undefined
+}
+
 export type Figures = Record<string, number | string | boolean>
 
 export function median(values: number[]): number {

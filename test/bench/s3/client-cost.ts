@@ -25,14 +25,12 @@ import { loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startUp, type RunningUp } from '../../support/up.ts'
+import { benchFlag } from '../report.ts'
 import { s3Target, startServer, type ServerProcess } from './targets.ts'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const argv = process.argv.slice(2)
-const flag = (name: string) => {
-  const i = argv.indexOf(name)
-  return i >= 0 ? argv[i + 1] : undefined
-}
+const flag = (name: string) => benchFlag(name, argv)
 const MiB = 1024 * 1024
 const sizeBytes = Number(flag('--mib') ?? 256) * MiB
 const rounds = Number(flag('--rounds') ?? 1)

@@ -16,13 +16,11 @@ import { createInterface } from 'node:readline'
 import { blobfsBin } from '../../support/cluster.ts'
 import { cpuSecondsOf } from '../../support/processes.ts'
 import { startUp } from '../../support/up.ts'
+import { benchFlag } from '../report.ts'
 import { inParallel, s3Target } from './targets.ts'
 
 const argv = process.argv.slice(2)
-const flag = (name: string) => {
-  const i = argv.indexOf(name)
-  return i >= 0 ? argv[i + 1] : undefined
-}
+const flag = (name: string) => benchFlag(name, argv)
 const MiB = 1024 * 1024
 const objectBytes = Number(flag('--mib') ?? 256) * MiB
 const out = flag('--out') ?? mkdtempSync(join(tmpdir(), 'blobfs-s3-profile-'))

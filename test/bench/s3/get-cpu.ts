@@ -19,16 +19,13 @@ import { randomBytes } from 'node:crypto'
 import { Agent, get } from 'node:http'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { median } from '../report.ts'
+import { benchFlag, median } from '../report.ts'
 import type { BenchObjectLayer } from './memory-layer.ts'
 import { benchBucket as bucket, directTarget, inParallel, s3Target, startServer, type ServerProcess, type Target } from './targets.ts'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const argv = process.argv.slice(2)
-const flag = (name: string) => {
-  const i = argv.indexOf(name)
-  return i >= 0 ? argv[i + 1] : undefined
-}
+const flag = (name: string) => benchFlag(name, argv)
 const objectLayerModule = resolve(flag('--object-layer') ?? join(here, 'object-store-layer.ts'))
 const MiB = 1024 * 1024
 const objectBytes = Number(flag('--mib') ?? 256) * MiB

@@ -31,17 +31,14 @@ import { runInNewContext } from 'node:vm'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { seededRandom } from '../../../src/random.ts'
-import { emitJson, median, parseBenchArgs, percentile, printTable, type Figures } from '../report.ts'
+import { benchFlag, emitJson, type Figures, median, parseBenchArgs, percentile, printTable } from '../report.ts'
 import { clusterSetup, inMemorySetup, type OtherCpu, type Setup } from './setups.ts'
 import { inParallel, s3Target, startServer, type Target } from './targets.ts'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const options = parseBenchArgs()
 const argv = process.argv.slice(2)
-const flag = (name: string) => {
-  const i = argv.indexOf(name)
-  return i >= 0 ? argv[i + 1] : undefined
-}
+const flag = (name: string) => benchFlag(name, argv)
 const objectLayerModule = resolve(flag('--object-layer') ?? join(here, 'object-store-layer.ts'))
 const only = flag('--only')
 if (only !== undefined && only !== 'cluster' && only !== 'memory') throw new Error(`--only must be cluster or memory, not ${only}`)
