@@ -12,9 +12,9 @@
 // throwing, and teardown resets the timer and buffer. A second edit: the array-types
 // query a new connection runs first had its promise dropped, so a server failing it
 // while shutting down (FATAL 57P01) raised an unhandled rejection; now observed.
-// Applied by `npm install`
-// (package.json "install"), idempotent edit by edit, and loud when the driver no longer looks
-// as expected (then check whether upstream fixed it, and drop this file).
+// Applied by `npm install` (package.json "install"), idempotent edit by edit, and
+// loud when the driver no longer looks as expected (then check whether upstream
+// fixed it, and drop this file).
 // test/catalog/driver-patch.test.ts checks it is in place.
 import { readFileSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'

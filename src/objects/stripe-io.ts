@@ -141,7 +141,7 @@ export interface ReadStripeContext {
   store: ChunkStore
   codec: StripeCodec
   getTimeoutMs: number
-  /** Start rebuilding a piece from other chunks when its own read takes longer. */
+  /** Start rebuilding a piece from other chunks when its own read takes longer (at the latest, with `hedge`). */
   hedgeAfterMs: number
   /** Hedge sooner, after what recent reads took (never later than hedgeAfterMs); fed by every chunk read. */
   hedge?: HedgePolicy

@@ -10,10 +10,11 @@
 // the catalog points at it (ChunkMap.relocate, which checks the row still names the
 // chunk copied — a repair may have replaced it meanwhile — and that the target holds
 // no other chunk of the stripe by then, and queues the old copy for deletion after
-// the deletion delay, so readers that already looked it up finish). The node is marked DRAINING first, so placement stops choosing it;
-// writers that looked at membership just before may still add a chunk or two, so
-// the drain passes over the node until the catalog places nothing there. Safe to
-// re-run: each pass starts from what the catalog says now.
+// the deletion delay, so readers that already looked it up finish). The node is
+// marked DRAINING first, so placement stops choosing it; writers that looked at
+// membership just before may still add a chunk or two, so the drain passes over the
+// node until the catalog places nothing there. Safe to re-run: each pass starts from
+// what the catalog says now.
 import { randomUUID } from 'node:crypto'
 import type { Catalog } from '../catalog/catalog.ts'
 import type { ChunkLocation, StripeState } from '../catalog/chunks.ts'

@@ -66,33 +66,31 @@ test('mount: a file read again, unchanged, comes from the kernel page cache (kee
   const reads = async (): Promise<number> => (await fuseOpsCounts(port)).read ?? 0
   await withMount(
     async (mount, { mnt, work }) => {
-      const sha = async (path: string): Promise<string> => (await ok(`sha256sum < '${path}'`)).trim()
+      const hex = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex')
+      /** Reads f whole through the mount, checks it holds `expected`, and says how many reads reached the daemon. */
+      const readsToRead = async (expected: Buffer): Promise<number> => {
+        const before = await reads()
+        assert.equal((await ok(`sha256sum < '${mnt}/f'`)).trim(), hex(expected) + '  -')
+        return (await reads()) - before
+      }
       const one = randomBytes(1 << 20)
       await mount.request({ cmd: 'put', key: 'f', base64: one.toString('base64') })
-      let before = await reads()
-      assert.equal(await sha(`${mnt}/f`), createHash('sha256').update(one).digest('hex') + '  -')
-      assert.ok((await reads()) > before, 'the first read reaches the daemon')
+      assert.ok((await readsToRead(one)) > 0, 'the first read reaches the daemon')
       // (1) Read again with nothing changed: the second open keeps the pages; no read reaches the daemon.
-      before = await reads()
-      assert.equal(await sha(`${mnt}/f`), createHash('sha256').update(one).digest('hex') + '  -')
-      assert.equal((await reads()) - before, 0, 'the second read is the kernel page cache')
+      assert.equal(await readsToRead(one), 0, 'the second read is the kernel page cache')
       // (2) Replaced by another writer, with the same size (the kernel holds that size for 60 s,
       // so no direct I/O): the pages of the old version must not be read.
       const two = randomBytes(1 << 20)
       await mount.request({ cmd: 'put', key: 'f', base64: two.toString('base64') })
-      before = await reads()
-      assert.equal(await sha(`${mnt}/f`), createHash('sha256').update(two).digest('hex') + '  -')
-      assert.ok((await reads()) > before, 'the new version is read from the daemon')
-      before = await reads()
-      assert.equal(await sha(`${mnt}/f`), createHash('sha256').update(two).digest('hex') + '  -')
-      assert.equal((await reads()) - before, 0, 'and then kept in turn')
+      assert.ok((await readsToRead(two)) > 0, 'the new version is read from the daemon')
+      assert.equal(await readsToRead(two), 0, 'and then kept in turn')
       // (3) Written through the mount itself (same size), then read again: the new bytes.
       const three = randomBytes(1 << 20)
       await writeFile(join(work, 'three'), three)
       await ok(`cp '${work}/three' '${mnt}/f'`)
-      assert.equal(await sha(`${mnt}/f`), createHash('sha256').update(three).digest('hex') + '  -')
-      assert.equal(await sha(`${mnt}/f`), createHash('sha256').update(three).digest('hex') + '  -')
-      assert.equal(await mount.request<string>({ cmd: 'sha256', key: 'f' }), createHash('sha256').update(three).digest('hex'))
+      await readsToRead(three)
+      await readsToRead(three)
+      assert.equal(await mount.request<string>({ cmd: 'sha256', key: 'f' }), hex(three))
     },
     ['--cache-ttl-ms', '60000', '--metrics', `127.0.0.1:${port}`],
   )
