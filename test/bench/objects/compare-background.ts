@@ -16,7 +16,7 @@ import { Readable } from 'node:stream'
 import { randomBytes } from 'node:crypto'
 import { openCluster, type Cluster, type ClusterFile } from '../../../src/cli/cluster.ts'
 import { emitJson, formatNumber, parseBenchArgs, percentile, printTable, type Figures } from '../report.ts'
-import { baseAndThisTree, timeLookups } from './shared.ts'
+import { baseAndThisTree, timeCatalogCalls } from './shared.ts'
 
 const options = parseBenchArgs()
 const trees = baseAndThisTree('usage: npx tsx test/bench/objects/compare-background.ts --base DIR [--quick] [--json]')
@@ -86,7 +86,7 @@ async function main(): Promise<void> {
   try {
     for (const tree of order) ups[tree] = await startUp(tree, join(root, tree))
     for (const tree of order) clusters[tree] = await openCluster(ups[tree]!.cluster.catalogUrl)
-    const lookups: Record<Tree, number[]> = { base: timeLookups(clusters.base!), this: timeLookups(clusters.this!) }
+    const lookups: Record<Tree, number[]> = { base: timeCatalogCalls(clusters.base!, 'lookup'), this: timeCatalogCalls(clusters.this!, 'lookup') }
     for (const [name, size] of [['4kib', 4096], ['1mib', MiB]] as const) {
       const data = randomBytes(size)
       const keys = Array.from({ length: 20 }, (_, i) => `${name}-${i}`)

@@ -36,7 +36,7 @@ import type { ObjectLayer } from '../../../src/objects/types.ts'
 import { childrenRunning, cpuSecondsOf } from '../../support/processes.ts'
 import { startUp } from '../../support/up.ts'
 import { emitJson, formatNumber, median, parseBenchArgs, percentile, printTable, type Figures } from '../report.ts'
-import { timeLookups } from './shared.ts'
+import { timeCatalogCalls } from './shared.ts'
 
 const options = parseBenchArgs()
 const MiB = units.MiB
@@ -320,22 +320,6 @@ async function withUp<T>(root: string, name: string, args: string[], run: (up: U
 }
 
 
-/** Times every catalog commit made through `cluster` (the last step of a PUT). */
-function timeCommits(cluster: Cluster): number[] {
-  const samples: number[] = []
-  const objects = cluster.catalog.objects
-  const commit = objects.commit.bind(objects)
-  objects.commit = async (...args: Parameters<typeof commit>) => {
-    const started = performance.now()
-    try {
-      return await commit(...args)
-    } finally {
-      samples.push(performance.now() - started)
-    }
-  }
-  return samples
-}
-
 async function main(): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), 'blobfs-bench-objects-'))
   try {
@@ -375,8 +359,8 @@ async function main(): Promise<void> {
     await withUp(root, 'cluster', [], async (up) => {
       const { objects } = up.cluster
       await objects.createBucket('bench', 'bench')
-      const commits = timeCommits(up.cluster)
-      const lookups = timeLookups(up.cluster)
+      const commits = timeCatalogCalls(up.cluster, 'commit')
+      const lookups = timeCatalogCalls(up.cluster, 'lookup')
       const background = await backgroundRate(up)
       figures.background_nodes_cpu_s_per_s = background.nodesCpuSPerS
       figures.background_catalog_cpu_s_per_s = background.catalogCpuSPerS

@@ -3,15 +3,18 @@ import { resolve } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import type { Cluster } from '../../../src/cli/cluster.ts'
 
-/** Times every catalog lookup made through `cluster` (the first step of a GET). */
-export function timeLookups(cluster: Cluster): number[] {
+/**
+ * Times every call of one catalog method made through `cluster`: `lookup` (the
+ * first step of a GET) or `commit` (the last step of a PUT).
+ */
+export function timeCatalogCalls(cluster: Cluster, method: 'lookup' | 'commit'): number[] {
   const samples: number[] = []
-  const objects = cluster.catalog.objects
-  const lookup = objects.lookup.bind(objects)
-  objects.lookup = async (...args: Parameters<typeof lookup>) => {
+  const objects = cluster.catalog.objects as unknown as Record<typeof method, (...args: unknown[]) => Promise<unknown>>
+  const call = objects[method].bind(objects)
+  objects[method] = async (...args: unknown[]) => {
     const started = performance.now()
     try {
-      return await lookup(...args)
+      return await call(...args)
     } finally {
       samples.push(performance.now() - started)
     }
