@@ -1,6 +1,10 @@
 // Reads of stored objects for the FUSE daemon: range reads through the object layer
 // in aligned blocks, an LRU of blocks bounded in bytes (lru-cache), and readahead of
-// whole stripes for sequential readers. Blocks are keyed by objectId, so a new
+// whole stripes for sequential readers. A block is a view of the object layer's own
+// buffer when that buffer is no larger than the range fetched (a chunk's bytes, read
+// for a whole stripe ahead): no copy, no second allocation; such views of one buffer
+// leave the cache together, so a kept block never holds its siblings' bytes alive
+// uncounted. Blocks are keyed by objectId, so a new
 // version of a key can never be served from an old version's blocks, and a block is
 // cached only once the object layer returned all of its bytes (it verified their
 // CRC32C pages on the way; a short or long body is refused here, never served).
@@ -54,18 +58,62 @@ function deferred(): Deferred {
 export class BlockReader {
   private readonly cache: LRUCache<string, Buffer>
   private readonly inFlight = new Map<string, Promise<Buffer>>()
+  /** Cached blocks that are views of one buffer of the object layer's, by that buffer. */
+  private readonly views = new Map<ArrayBufferLike, Set<string>>()
+  /** Views whose sibling was evicted, to be dropped once the cache is done evicting. */
+  private readonly released: string[] = []
   private readaheadInFlightBytes = 0
-  /** hits: blocks in the cache; waits: blocks still being fetched when read; misses: blocks fetched for the read itself. */
-  readonly stats = { hits: 0, waits: 0, misses: 0, fetches: 0, fetchedBytes: 0, readaheadFetches: 0, readaheadBlocksChecked: 0 }
+  /**
+   * hits: blocks in the cache; waits: blocks still being fetched when read; misses: blocks
+   * fetched for the read itself; viewedBytes / copiedBytes: fetched bytes cached as views
+   * of the object layer's buffers / copied into blocks of their own.
+   */
+  readonly stats = { hits: 0, waits: 0, misses: 0, fetches: 0, fetchedBytes: 0, readaheadFetches: 0, readaheadBlocksChecked: 0, viewedBytes: 0, copiedBytes: 0 }
 
   constructor(private readonly options: BlockReaderOptions) {
     assert.ok(options.blockSizeBytes > 0 && options.stripeSizeBytes % options.blockSizeBytes === 0)
     assert.ok(options.cacheBytes >= options.blockSizeBytes)
-    this.cache = new LRUCache<string, Buffer>({ maxSize: options.cacheBytes, sizeCalculation: (block) => Math.max(1, block.length) })
+    this.cache = new LRUCache<string, Buffer>({
+      maxSize: options.cacheBytes,
+      sizeCalculation: (block) => Math.max(1, block.length),
+      dispose: (block, key, reason) => this.disposed(block, key, reason),
+    })
   }
 
   get cachedBytes(): number {
     return this.cache.calculatedSize ?? 0
+  }
+
+  /** Memory the cached blocks hold: each distinct buffer under them once (views share one). */
+  get retainedBytes(): number {
+    const buffers = new Set<ArrayBufferLike>()
+    let bytes = 0
+    for (const block of this.cache.values()) {
+      if (!this.views.has(block.buffer)) bytes += block.length
+      else if (!buffers.has(block.buffer)) {
+        buffers.add(block.buffer)
+        bytes += block.buffer.byteLength
+      }
+    }
+    return bytes
+  }
+
+  private disposed(block: Buffer, key: string, reason: LRUCache.DisposeReason): void {
+    const siblings = this.views.get(block.buffer)
+    if (!siblings?.delete(key)) return
+    if (siblings.size === 0) this.views.delete(block.buffer)
+    else if (reason === 'evict') this.released.push(...siblings)
+  }
+
+  private cacheBlock(key: string, block: Buffer, view: boolean): void {
+    this.cache.set(key, block)
+    if (view && this.cache.has(key)) {
+      let siblings = this.views.get(block.buffer)
+      if (!siblings) this.views.set(block.buffer, (siblings = new Set()))
+      siblings.add(key)
+    }
+    // The evicted view's siblings go too: their buffer is freed only once none is kept.
+    for (let key = this.released.pop(); key !== undefined; key = this.released.pop()) this.cache.delete(key)
   }
 
   /** Bytes of readahead fetches not yet in (all readers together). */
@@ -178,27 +226,46 @@ export class BlockReader {
           result.body.destroy()
           throw fsError(errno.ESTALE, `${version.key} was replaced since it was opened (close and open it again)`)
         }
-        let block = Buffer.allocUnsafe(Math.min(B, end - start))
+        let block: Buffer | null = null // the block being copied into, when pieces do not line up with blocks
         let filled = 0
         let received = 0
         for await (const piece of result.body as AsyncIterable<Buffer>) {
+          // A view only of a buffer no larger than this fetch (its whole is counted in
+          // blocks) and small beside the cache (a buffer cut short by eviction is counted
+          // in full until its kept blocks go: at most one such, an eighth of the cache).
+          const viewable = piece.buffer.byteLength <= bytes && piece.buffer.byteLength <= this.options.cacheBytes / 8
           let at = 0
           while (at < piece.length) {
             if (next >= waiting.length) throw fsError(errno.EIO, `${version.key}: the object layer returned more than the ${bytes} bytes asked for`)
-            const n = Math.min(piece.length - at, block.length - filled)
-            piece.copy(block, filled, at, at + n)
-            filled += n
-            at += n
-            received += n
-            if (filled === block.length) {
-              const index = first + next
-              this.cache.set(`${version.objectId}:${index}`, block)
+            const index = first + next
+            const blockLength = Math.min(B, end - index * B)
+            let done: Buffer | null = null
+            let view = false
+            if (block === null && viewable && blockLength === B && piece.length - at >= B) {
+              done = piece.subarray(at, at + B)
+              view = true
+              at += B
+              received += B
+              this.stats.viewedBytes += B
+            } else {
+              block ??= Buffer.allocUnsafe(blockLength)
+              const n = Math.min(piece.length - at, block.length - filled)
+              piece.copy(block, filled, at, at + n)
+              filled += n
+              at += n
+              received += n
+              this.stats.copiedBytes += n
+              if (filled === block.length) {
+                done = block
+                block = null
+                filled = 0
+              }
+            }
+            if (done) {
+              this.cacheBlock(`${version.objectId}:${index}`, done, view)
               settle(index)
-              waiting[next]!.resolve(block)
+              waiting[next]!.resolve(done)
               next++
-              const blockStart = (first + next) * B
-              if (next < waiting.length) block = Buffer.allocUnsafe(Math.min(B, end - blockStart))
-              filled = 0
             }
           }
         }

@@ -232,6 +232,49 @@ test('the block cache is bounded in bytes', async () => {
   await fs.release(fh)
 })
 
+test('blocks of a whole fetched buffer are kept as views of it, uncopied, and leave the cache together', async () => {
+  const { fs, objects } = await harness({ blockSizeBytes: 64 * KiB, stripeSizeBytes: 256 * KiB, blockCacheBytes: 2 * MiB, readaheadBytes: 0 })
+  // 11 objects of 3 blocks: 33 blocks for a cache of 32, so one object loses one block to eviction.
+  const files = Array.from({ length: 11 }, (_, i) => ({ path: `/f${i}`, data: randomBytes(192 * KiB) }))
+  for (const { path, data } of files) await put(objects, path.slice(1), data)
+  for (const { path, data } of files) {
+    const fh = await fs.open(path, O_RDONLY)
+    // One read of the whole object: one fetch whose piece is the layer's whole buffer.
+    assert.ok((await fs.read(fh, 192 * KiB, 0)).equals(data))
+    await fs.release(fh)
+  }
+  assert.equal(fs.reader.stats.copiedBytes, 0)
+  assert.equal(fs.reader.stats.viewedBytes, 11 * 192 * KiB)
+  assert.ok(fs.gauges.blockCacheBytes <= 2 * MiB)
+  // Evicting a view took its siblings with it: no buffer is held by part of its blocks.
+  assert.equal(fs.reader.retainedBytes, fs.gauges.blockCacheBytes)
+  assert.equal(fs.gauges.blockCacheBytes, 10 * 192 * KiB)
+  objects.resetCounters()
+  for (const { path, data } of files) {
+    const fh = await fs.open(path, O_RDONLY)
+    assert.ok((await fs.read(fh, 192 * KiB, 0)).equals(data))
+    await fs.release(fh)
+  }
+})
+
+test('blocks are copied out of buffers larger than the fetch or than an eighth of the cache', async () => {
+  const { fs, objects } = await harness({ blockSizeBytes: 64 * KiB, stripeSizeBytes: 256 * KiB, blockCacheBytes: 1 * MiB, readaheadBytes: 0 })
+  const small = randomBytes(128 * KiB)
+  const large = randomBytes(256 * KiB)
+  await put(objects, 'small', small)
+  await put(objects, 'large', large)
+  let fh = await fs.open('/small', O_RDONLY)
+  assert.ok((await fs.read(fh, 64 * KiB, 0)).equals(small.subarray(0, 64 * KiB)), 'half of the buffer fetched')
+  await fs.release(fh)
+  fh = await fs.open('/large', O_RDONLY)
+  assert.ok((await fs.read(fh, 128 * KiB, 0)).equals(large.subarray(0, 128 * KiB)))
+  assert.ok((await fs.read(fh, 128 * KiB, 128 * KiB)).equals(large.subarray(128 * KiB)))
+  await fs.release(fh)
+  assert.equal(fs.reader.stats.viewedBytes, 0)
+  assert.equal(fs.reader.stats.copiedBytes, 64 * KiB + 256 * KiB)
+  assert.equal(fs.reader.retainedBytes, fs.gauges.blockCacheBytes)
+})
+
 test('sequential readers get whole stripes ahead; random readers fetch single blocks', async () => {
   const { fs, objects } = await harness({ blockSizeBytes: 64 * KiB, stripeSizeBytes: 512 * KiB, readaheadBytes: 512 * KiB })
   const data = randomBytes(4 * 512 * KiB + 1000)
