@@ -210,6 +210,8 @@ class StripeReader {
   private readonly byIndex = new Map<number, ChunkRecord>()
   /** Column ranges already requested, shared between direct and degraded reads. */
   private readonly fetches = new Map<string, Promise<Buffer>>()
+  /** Stops a column range's read (its own abort, beside the caller's and the timeout). */
+  private readonly aborts = new Map<string, AbortController>()
   private readonly failed = new Set<number>()
 
   constructor(private readonly context: ReadStripeContext, stripe: StripeRecord) {
@@ -242,7 +244,13 @@ class StripeReader {
       if (outcome === 'slow') hedge.mayHedge(waitedMs) // always yes at the fixed delay; counted
     }
     // Slow: rebuild from other chunks while the direct read goes on; first to succeed wins.
-    if (outcome === 'slow') return firstSuccess([direct, this.degraded(piece)])
+    // A rebuild that wins stops the direct read, which would otherwise hold a connection
+    // to the stalled node until its timeout (a rebuild sharing that range reads parity instead).
+    if (outcome === 'slow') {
+      const winner = await firstSuccess([direct.then((bytes) => ({ bytes, rebuilt: false })), this.degraded(piece).then((bytes) => ({ bytes, rebuilt: true }))])
+      if (winner.rebuilt) this.aborts.get(fetchKey(piece.shard, piece.offsetBytes, piece.lengthBytes))?.abort(new BlobfsError('Timeout', `shard ${piece.shard} was rebuilt first`))
+      return winner.bytes
+    }
     if ('bytes' in outcome) return outcome.bytes
     // Failed outright: rebuild now rather than after the hedge delay.
     return this.degraded(piece)
@@ -264,8 +272,10 @@ class StripeReader {
     if (!pending) {
       const chunk = this.byIndex.get(chunkIndex)!
       const startedAt = performance.now()
+      const abort = new AbortController()
+      this.aborts.set(key, abort)
       pending = this.context.store
-        .get(chunk.nodeId, chunk.chunkId, { offsetBytes, lengthBytes }, withTimeout(this.context.signal, this.context.getTimeoutMs))
+        .get(chunk.nodeId, chunk.chunkId, { offsetBytes, lengthBytes }, AbortSignal.any([abort.signal, withTimeout(this.context.signal, this.context.getTimeoutMs)]))
         .then((bytes) => {
           this.context.hedge?.record(lengthBytes, performance.now() - startedAt)
           return bytes

@@ -78,6 +78,32 @@ test('a read slower than recent reads is hedged long before the fixed delay, and
   }
 })
 
+test('a rebuild that wins a hedge stops the direct read it raced', { timeout: 120_000 }, async () => {
+  const { store, data, stripe, slow } = await slowChunkSetup()
+  const hedge = new HedgePolicy({ maxDelayMs: 600_000, minDelayMs: 200, minSamples: 50 })
+  const controller = new AbortController()
+  const reads: ReadStripeContext = { store, codec, getTimeoutMs: 900_000, hedgeAfterMs: 600_000, hedge, signal: controller.signal }
+  // The signals the slow node's reads were given.
+  const slowReads: AbortSignal[] = []
+  const get = store.get.bind(store)
+  store.get = (node, chunkId, range, signal) => {
+    if (node === slow.nodeId && signal) slowReads.push(signal)
+    return get(node, chunkId, range, signal)
+  }
+  try {
+    for (let i = 0; i < 8; i++) await readStripeRange(reads, stripe, 0, data.length)
+    slowReads.length = 0
+    store.setNodeFaults(slow.nodeId, { delayMs: 600_000 })
+    assert.deepEqual(await readStripeRange(reads, stripe, 0, data.length), data)
+    assert.deepEqual(hedge.stats(), { hedged: 1, overBudget: 0 })
+    assert.equal(slowReads.length, 1)
+    assert.equal(slowReads[0]!.aborted, true, 'the stalled read was stopped once the rebuild answered, not left to its 15-minute timeout')
+    assert.equal(controller.signal.aborted, false, 'by the read itself, not by the caller')
+  } finally {
+    controller.abort()
+  }
+})
+
 test('past the budget a slow read waits for the fixed delay before it is hedged', { timeout: 120_000 }, async () => {
   const { store, data, stripe, slow } = await slowChunkSetup()
   // The fixed delay (2 s) far above the floor (100 ms): the in-memory reads' p95 lies under it however busy the machine.
