@@ -987,9 +987,9 @@ export class BlobFs {
       let keepCache = false
       if (file) {
         // A reader of a file committed here, whose pages are that version: it keeps them. Any
-        // other open lets the kernel drop the pages while writes may be on their way to this
-        // daemon (a page written, its WRITE not answered yet, could be read back from the
-        // spool before it): from then on nothing is known of the pages.
+        // other open lets the kernel drop the pages with no lock against writes on their way
+        // to this daemon (a page written and dropped before its WRITE arrives is read back
+        // from the spool without it): from then on nothing is known of the pages.
         keepCache = !writable && !direct && !file.dirty && file.kernelPagesMatch && file.base !== null && this.kernelVersions.get(path) === file.base.objectId
         if (!keepCache) file.kernelPagesMatch = false
       } else {
