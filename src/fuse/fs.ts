@@ -37,6 +37,8 @@ import { errno, fsError, toFsError } from './errno.ts'
 import { Spool, SpoolBudget } from './spool.ts'
 
 const { S_IFREG, S_IFDIR, S_IFLNK, O_RDONLY, O_TRUNC } = constants
+/** Linux only; elsewhere no open carries it. */
+const O_DIRECT = constants.O_DIRECT ?? 0
 const O_ACCMODE = 3 // not in node's fs.constants; the same on every Linux architecture
 
 export interface FsConfig {
@@ -200,6 +202,14 @@ class OpenFile {
   stream: StreamingUpload | null = null
   /** An upload while writing failed once: this file is uploaded at close only. */
   streamFailed = false
+  /**
+   * The kernel's pages of this file hold no bytes but the spool's: true from an open
+   * that finds no other handle on the path and reads through the page cache, false
+   * for good at whatever may put other bytes there (see BlobFs.kernelVersions). While
+   * it holds, a committed upload leaves the kernel's pages equal to the committed
+   * version, and the next open of that version may keep them.
+   */
+  kernelPagesMatch = false
 
   constructor(
     public path: string,
@@ -272,13 +282,16 @@ export class BlobFs {
   /**
    * The stored version whose bytes are all the kernel may hold in its page cache for
    * a path: set by a read-only open of that version through the page cache when every
-   * other handle on the path reads the same version. Dropped by whatever may put other
-   * bytes there: a handle that reads another version, a file open for writing here
-   * (its spool, and the kernel's write-through pages, are no stored version yet), an
-   * upload, truncate, unlink, rename. An open that finds this same version again lets
+   * other handle on the path reads the same version, and by this mount's own upload of
+   * a file whose pages hold nothing but its spool (OpenFile.kernelPagesMatch): the
+   * kernel writes through its pages (no writeback_cache), in the order the daemon gets
+   * the writes, and drops every page at an open without keep_cache. Dropped by whatever
+   * may put other bytes there: a handle that reads another version, a write or truncate
+   * after the upload, an open that lets the kernel drop the pages while the file is open
+   * for writing, truncate, unlink, rename. An open that finds this same version again lets
    * the kernel keep its pages (keep_cache); any other open lets it drop them, which is
-   * what keeps close-to-open exact (a version committed anywhere else, or by this mount's
-   * own writes, is never this one).
+   * what keeps close-to-open exact (a version committed anywhere else is never this one).
+   * The rule, and the kernel code it rests on: docs/fuse.md, *Page cache*.
    */
   private readonly kernelVersions = new LRUCache<string, string>({ max: fuseAttrCacheEntriesMax })
   private readonly handles = new Map<number, Handle>()
@@ -929,6 +942,12 @@ export class BlobFs {
     return handle
   }
 
+  /** Some handle is open on `path` (whatever it reads). */
+  private hasHandles(path: string): boolean {
+    for (const handle of this.handles.values()) if (handle.path === path) return true
+    return false
+  }
+
   private newSpool(): Spool {
     return new Spool({ budget: this.budget, memoryBytesMax: this.config.spoolMemoryBytesPerFile, dir: this.config.spoolDir })
   }
@@ -958,17 +977,33 @@ export class BlobFs {
         const keepCache = !directIo && alone && this.kernelVersions.get(path) === objectId
         if (alone && !directIo) this.kernelVersions.set(path, objectId)
         else this.kernelVersions.delete(path)
+        // Opened for writing while this open looked the file up: this handle may fill pages with the older version.
+        const writing = this.openFiles.get(path)
+        if (writing) writing.kernelPagesMatch = false
         return this.addHandle({ path, writable, file: null, version: { key: this.keyOf(path), objectId, sizeBytes: entry.sizeBytes }, stream: { nextPosition: 0 }, directIo, keepCache })
       }
-      this.kernelVersions.delete(path)
+      const direct = (flags & O_DIRECT) !== 0
       let file = existingFile
-      if (!file) {
+      let keepCache = false
+      if (file) {
+        // A reader of a file committed here, whose pages are that version: it keeps them. Any
+        // other open lets the kernel drop the pages with no lock against writes on their way
+        // to this daemon (a page written and dropped before its WRITE arrives is read back
+        // from the spool without it): from then on nothing is known of the pages.
+        keepCache = !writable && !direct && !file.dirty && file.kernelPagesMatch && file.base !== null && this.kernelVersions.get(path) === file.base.objectId
+        if (!keepCache) file.kernelPagesMatch = false
+      } else {
         const base = entry.objectId ? { key: this.keyOf(path), objectId: entry.objectId, sizeBytes: entry.sizeBytes } : null
         file = new OpenFile(path, this.keyOf(path), { perm: entry.perm, uid: entry.uid, gid: entry.gid, mtimeMs: entry.mtimeMs, ctimeMs: entry.ctimeMs }, base, true)
+        // This open drops every page the kernel holds (truncates them with O_TRUNC); from
+        // here on they come from this spool, unless a handle already open on the path
+        // reads another version into them, or writes and reads go past them.
+        file.kernelPagesMatch = !directIo && !direct && !this.hasHandles(path)
         this.openFiles.set(path, file)
       }
+      if (!keepCache) this.kernelVersions.delete(path)
       file.handles++
-      const fh = this.addHandle({ path, writable, file, version: null, stream: { nextPosition: 0 }, directIo, keepCache: false })
+      const fh = this.addHandle({ path, writable, file, version: null, stream: { nextPosition: 0 }, directIo, keepCache })
       if (truncating) {
         const opened = file
         await opened.lock.run(() => this.truncateOpen(opened, 0))
@@ -984,6 +1019,8 @@ export class BlobFs {
       await this.checkParent(path)
       const existing = this.openFiles.get(path)
       if (existing) {
+        existing.kernelPagesMatch = false // as for any other open of a file open for writing (see open)
+        this.kernelVersions.delete(path)
         existing.handles++
         const fh = this.addHandle({ path, writable: true, file: existing, version: null, stream: { nextPosition: 0 }, directIo: false, keepCache: false })
         await existing.lock.run(() => this.truncateOpen(existing, 0))
@@ -994,6 +1031,7 @@ export class BlobFs {
       file.appendOnly = true
       file.dirty = true
       file.handles = 1
+      file.kernelPagesMatch = !this.hasHandles(path)
       this.openFiles.set(path, file)
       this.settle(path, 'exists')
       this.kernelSizes.set(path, 0)
@@ -1032,8 +1070,16 @@ export class BlobFs {
           file.appendOnly = false
           await this.stopStream(file)
         }
-        await spool.write(data, position)
-        if (!file.unlinked) this.kernelSizes.set(file.path, spool.sizeBytes) // the kernel extends its size as it writes
+        try {
+          await spool.write(data, position)
+        } catch (error) {
+          file.kernelPagesMatch = false // the kernel marks the pages of a failed write stale; the spool may hold part of it
+          throw error
+        }
+        if (!file.unlinked) {
+          this.kernelSizes.set(file.path, spool.sizeBytes) // the kernel extends its size as it writes
+          this.kernelVersions.delete(file.path) // its pages now hold what no stored version does
+        }
         file.dirty = true
         file.attrs.mtimeMs = file.attrs.ctimeMs = this.config.now()
         if (file.stream) file.stream.wake()
@@ -1146,7 +1192,10 @@ export class BlobFs {
 
   private async truncateOpen(file: OpenFile, sizeBytes: number): Promise<void> {
     await this.stopStream(file)
-    if (!file.unlinked) this.kernelSizes.set(file.path, sizeBytes)
+    if (!file.unlinked) {
+      this.kernelSizes.set(file.path, sizeBytes)
+      this.kernelVersions.delete(file.path)
+    }
     if (sizeBytes === 0) {
       await file.spool?.close()
       file.spool = this.newSpool()
@@ -1238,7 +1287,13 @@ export class BlobFs {
     file.stored = true
     file.base = { key: file.key, objectId: info.objectId, sizeBytes }
     if (previous) this.reader.forget(previous.objectId, previous.sizeBytes)
-    this.kernelVersions.delete(file.path)
+    if (file.kernelPagesMatch) {
+      // What the kernel holds of the file is what was just committed (NFS keeps a client's own writes the same way).
+      this.kernelVersions.set(file.path, info.objectId)
+      this.kernelSizes.set(file.path, sizeBytes)
+    } else {
+      this.kernelVersions.delete(file.path)
+    }
     this.settle(file.path, this.entryFromObject(info))
   }
 }

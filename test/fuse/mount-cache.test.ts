@@ -3,7 +3,9 @@
 // tools that stat every path they touch (tar x, ls -lR, rsync) are answered by the
 // kernel; open still revalidates, so a version committed elsewhere is read whole
 // at the next open (close-to-open) even while the kernel holds the old size. An
-// open that finds the very version the kernel holds pages of keeps them (keep_cache).
+// open that finds the very version the kernel holds pages of keeps them (keep_cache),
+// and this mount's own commit of a file is such a version when nothing but the
+// file's writes went into its pages.
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
@@ -60,7 +62,7 @@ test('mount: close-to-open through the kernel: a version committed elsewhere is 
   )
 })
 
-test('mount: a file read again, unchanged, comes from the kernel page cache (keep_cache); a version replaced elsewhere or written here is read anew', { timeout }, async () => {
+test('mount: a file read again, unchanged, comes from the kernel page cache (keep_cache); a version replaced elsewhere is read anew; one written here is read from the kernel at once', { timeout }, async () => {
   assert.ok(bindingTakesKeepCache(), 'the FUSE binding built here predates the keep_cache patch: run `npm run build:fuse`')
   const port = await freePort()
   const reads = async (): Promise<number> => (await fuseOpsCounts(port)).read ?? 0
@@ -84,13 +86,89 @@ test('mount: a file read again, unchanged, comes from the kernel page cache (kee
       await mount.request({ cmd: 'put', key: 'f', base64: two.toString('base64') })
       assert.ok((await readsToRead(two)) > 0, 'the new version is read from the daemon')
       assert.equal(await readsToRead(two), 0, 'and then kept in turn')
-      // (3) Written through the mount itself (same size), then read again: the new bytes.
+      // (3) Written through the mount itself (same size), closed, then read: the kernel's pages are
+      // the version just committed, so no read reaches the daemon (it did before this mount kept them).
       const three = randomBytes(1 << 20)
       await writeFile(join(work, 'three'), three)
       await ok(`cp '${work}/three' '${mnt}/f'`)
-      await readsToRead(three)
-      await readsToRead(three)
+      assert.equal(await readsToRead(three), 0, 'the first read after this mount wrote the file is the kernel page cache')
+      assert.equal(await readsToRead(three), 0)
       assert.equal(await mount.request<string>({ cmd: 'sha256', key: 'f' }), hex(three))
+    },
+    ['--cache-ttl-ms', '60000', '--metrics', `127.0.0.1:${port}`],
+  )
+})
+
+/** Reads `mnt/name` whole, checks it holds `expected`, and says how many reads reached the daemon behind `port`. */
+async function readsToReadF(port: number, mnt: string, expected: Buffer, name = 'f'): Promise<number> {
+  const reads = async (): Promise<number> => (await fuseOpsCounts(port)).read ?? 0
+  const before = await reads()
+  assert.equal((await ok(`sha256sum < '${mnt}/${name}'`)).trim(), createHash('sha256').update(expected).digest('hex') + '  -')
+  return (await reads()) - before
+}
+
+test("mount: after this mount's own write, a version PUT elsewhere is read anew, and a partial-page write reads back exact", { timeout }, async () => {
+  assert.ok(bindingTakesKeepCache(), 'the FUSE binding built here predates the keep_cache patch: run `npm run build:fuse`')
+  const port = await freePort()
+  await withMount(
+    async (mount, { mnt, work }) => {
+      // As the benchmark writes and reads (dd, committed at fsync, then closed): read back from the kernel.
+      const dd = randomBytes(4 << 20)
+      await writeFile(join(work, 'dd'), dd)
+      await ok(`dd if='${work}/dd' of='${mnt}/g' bs=1M conv=fsync status=none`)
+      assert.equal(await readsToReadF(port, mnt, dd, 'g'), 0)
+      const mine = randomBytes(1 << 20)
+      await writeFile(join(work, 'mine'), mine)
+      await ok(`cp '${work}/mine' '${mnt}/f'`)
+      assert.equal(await readsToReadF(port, mnt, mine), 0)
+      // A same-size version PUT through the object layer (no direct I/O): the kernel's pages of ours must go.
+      const theirs = randomBytes(1 << 20)
+      await mount.request({ cmd: 'put', key: 'f', base64: theirs.toString('base64') })
+      assert.ok((await readsToReadF(port, mnt, theirs)) > 0, 'the version PUT elsewhere is read from the daemon')
+      // 100 bytes at 5000, without O_TRUNC: the page they land in is not whole, so the kernel leaves
+      // it to be read from the daemon; every other byte is the version before.
+      const patch = randomBytes(100)
+      await writeFile(join(work, 'patch'), patch)
+      await ok(`dd if='${work}/patch' of='${mnt}/f' bs=100 seek=50 count=1 conv=notrunc status=none`)
+      const expected = Buffer.from(theirs)
+      patch.copy(expected, 5000)
+      await readsToReadF(port, mnt, expected)
+      assert.equal(await readsToReadF(port, mnt, expected), 0, 'read again: kept')
+      assert.equal(await mount.request<string>({ cmd: 'sha256', key: 'f' }), createHash('sha256').update(expected).digest('hex'))
+    },
+    ['--cache-ttl-ms', '60000', '--metrics', `127.0.0.1:${port}`],
+  )
+})
+
+test('mount: a reader of the old version, open while this mount writes the file, may fill the page cache with old bytes: the next open reads from the daemon, and the new bytes', { timeout }, async () => {
+  assert.ok(bindingTakesKeepCache(), 'the FUSE binding built here predates the keep_cache patch: run `npm run build:fuse`')
+  const port = await freePort()
+  await withMount(
+    async (_mount, { mnt, work }) => {
+      const old = randomBytes(1 << 20)
+      await writeFile(join(work, 'old'), old)
+      await ok(`cp '${work}/old' '${mnt}/f'`)
+      const patch = randomBytes(100)
+      await writeFile(join(work, 'patch'), patch)
+      // The reader opens first; the writer puts 100 bytes at 5000 (a page the kernel does not hold
+      // whole); then the reader reads that page through its own version, the old one, into the cache.
+      const script = [
+        'import os, sys',
+        "r = os.open('f', os.O_RDONLY)",
+        "w = os.open('f', os.O_WRONLY)",
+        `os.pwrite(w, open('${work}/patch', 'rb').read(), 5000)`,
+        'got = os.pread(r, 4096, 4096)',
+        'os.close(w)',
+        'os.close(r)',
+        "sys.stdout.write(got.hex())",
+      ].join('\n')
+      await writeFile(join(work, 'race.py'), script)
+      const got = Buffer.from((await ok(`python3 '${work}/race.py'`, { cwd: mnt })).trim(), 'hex')
+      assert.ok(got.equals(old.subarray(4096, 8192)), 'the reader read the old bytes after the write began')
+      const expected = Buffer.from(old)
+      patch.copy(expected, 5000)
+      assert.ok((await readsToReadF(port, mnt, expected)) > 0, 'the next open reads from the daemon')
+      assert.equal(await readsToReadF(port, mnt, expected), 0, 'and keeps what it read')
     },
     ['--cache-ttl-ms', '60000', '--metrics', `127.0.0.1:${port}`],
   )
