@@ -960,8 +960,15 @@ export class BlobFs {
     return this.run('open', path, async () => {
       this.checkPath(path)
       const writable = (flags & O_ACCMODE) !== O_RDONLY
-      const existingFile = this.openFiles.get(path)
-      const entry = existingFile ? this.openFileEntry(existingFile) : await this.lookup(path, true)
+      let existingFile = this.openFiles.get(path)
+      let entry = existingFile ? this.openFileEntry(existingFile) : await this.lookup(path, true)
+      if (!existingFile && this.openFiles.has(path)) {
+        // Opened for writing (or created) here while this open looked the file up: this
+        // open shares that open file, as if it had come a moment later; a second one would
+        // be a spool of its own that the first's close overwrites (or the other way round).
+        existingFile = this.openFiles.get(path)!
+        entry = this.openFileEntry(existingFile)
+      }
       if (!entry) throw fsError(errno.ENOENT, `${path}: no such file or directory`)
       if (entry.kind === 'dir') throw fsError(errno.EISDIR, `${path}: is a directory`)
       if (entry.kind === 'symlink') throw fsError(errno.ELOOP, `${path}: is a symbolic link`)
@@ -977,9 +984,6 @@ export class BlobFs {
         const keepCache = !directIo && alone && this.kernelVersions.get(path) === objectId
         if (alone && !directIo) this.kernelVersions.set(path, objectId)
         else this.kernelVersions.delete(path)
-        // Opened for writing while this open looked the file up: this handle may fill pages with the older version.
-        const writing = this.openFiles.get(path)
-        if (writing) writing.kernelPagesMatch = false
         return this.addHandle({ path, writable, file: null, version: { key: this.keyOf(path), objectId, sizeBytes: entry.sizeBytes }, stream: { nextPosition: 0 }, directIo, keepCache })
       }
       const direct = (flags & O_DIRECT) !== 0

@@ -204,6 +204,21 @@ test('concurrent writers on two mounts: the last close wins', async () => {
   assert.equal(first.objects.peek('b', 'f')!.toString(), 'from A')
 })
 
+test('opens of one file that look it up at the same time share one open file: no write is lost to a second spool', async () => {
+  const { fs, objects } = await harness()
+  await put(objects, 'f', Buffer.from('xxxx'))
+  // Both opens are in their lookup before either has made the open file.
+  const [a, b, reader] = await Promise.all([fs.open('/f', O_WRONLY), fs.open('/f', O_RDWR), fs.open('/f', O_RDONLY)])
+  assert.equal(fs.gauges.openFiles, 1)
+  await fs.write(a, Buffer.from('A'), 0)
+  await fs.write(b, Buffer.from('B'), 1)
+  assert.equal((await fs.read(reader, 4, 0)).toString(), 'ABxx', 'the reader that opened with them reads the open file')
+  await fs.release(a)
+  await fs.release(b)
+  await fs.release(reader)
+  assert.equal(objects.peek('b', 'f')!.toString(), 'ABxx')
+})
+
 test('block cache: a second read of the same range does not fetch again; a new version does', async () => {
   const { fs, objects } = await harness({ blockSizeBytes: 64 * KiB, stripeSizeBytes: 256 * KiB, readaheadBytes: 0 })
   const data = randomBytes(300 * KiB)
