@@ -262,3 +262,35 @@ test('blobfs umount refuses while a file is open there (EBUSY); umount -z detach
     }
   })
 })
+
+test('mount: a file removed while open is read on through its descriptor, kept under a hidden name until the last close, then gone', { timeout }, async () => {
+  await withMount(async (mount, { mnt }) => {
+    await ok('printf "still here\\n" > f', { cwd: mnt })
+    // Holds f open on descriptor 3, removes it, and reads it after the test has looked.
+    const child = spawn('sh', ['-c', 'exec 3< f; rm f; echo removed; read _; cat <&3'], { cwd: mnt, stdio: ['pipe', 'pipe', 'pipe'] })
+    let out = ''
+    child.stdout.on('data', (piece: Buffer) => (out += piece.toString()))
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve))
+    try {
+      while (!out.includes('removed')) await new Promise((resolve) => setTimeout(resolve, 20))
+      // libfuse 2 turns the unlink of an open file into a rename (no bytes move).
+      const hidden = (await mount.request<string[]>({ cmd: 'keys' })).filter((key) => key !== 'f')
+      assert.equal((await mount.request<string[]>({ cmd: 'keys' })).includes('f'), false, 'the name is gone at once')
+      assert.equal(hidden.length, 1)
+      assert.match(hidden[0]!, /^\.fuse_hidden/)
+      assert.equal(await ok('ls', { cwd: mnt }), '', 'ls shows nothing')
+      child.stdin.end('\n')
+      assert.equal(await exited, 0)
+      assert.equal(out, 'removed\nstill here\n', 'the open descriptor read the whole file')
+      // The kernel sends the release after close(2) has returned: the hidden name goes with it.
+      let keys = await mount.request<string[]>({ cmd: 'keys' })
+      for (let tries = 0; keys.length > 0 && tries < 100; tries++) {
+        await new Promise((resolve) => setTimeout(resolve, 50))
+        keys = await mount.request<string[]>({ cmd: 'keys' })
+      }
+      assert.deepEqual(keys, [], 'after the last close nothing is left')
+    } finally {
+      child.kill()
+    }
+  })
+})
