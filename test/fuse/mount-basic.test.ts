@@ -279,6 +279,7 @@ test('mount: a file removed while open is read on through its descriptor, kept u
       assert.equal(hidden.length, 1)
       assert.match(hidden[0]!, /^\.fuse_hidden/)
       assert.equal(await ok('ls', { cwd: mnt }), '', 'ls shows nothing')
+      assert.equal(await ok('ls -A', { cwd: mnt }), `${hidden[0]}\n`, 'a dot file')
       child.stdin.end('\n')
       assert.equal(await exited, 0)
       assert.equal(out, 'removed\nstill here\n', 'the open descriptor read the whole file')
