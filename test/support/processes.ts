@@ -10,6 +10,12 @@ export function cpuSecondsOf(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100 // utime + stime, in clock ticks of 1/100 s
 }
 
+/** CPU seconds of the children this process has waited for (cutime + cstime), e.g. curl processes a benchmark ran. */
+export function waitedChildrenCpuSeconds(): number {
+  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ')
+  return (Number(fields[13]) + Number(fields[14])) / 100
+}
+
 /** Direct children of `pid` whose argv[2] (after node and bin.mjs) is `command`, e.g. the `node` or `gateway` processes of `blobfs up`. */
 export function childrenRunning(pid: number, command: string): number[] {
   const found: number[] = []

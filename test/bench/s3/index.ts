@@ -32,6 +32,7 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { seededRandom } from '../../../src/random.ts'
 import { benchFlag, emitJson, type Figures, median, parseBenchArgs, percentile, printTable } from '../report.ts'
+import { waitedChildrenCpuSeconds } from '../../support/processes.ts'
 import { clusterSetup, inMemorySetup, type OtherCpu, type Setup } from './setups.ts'
 import { inParallel, s3Target, startServer, type Target } from './targets.ts'
 
@@ -111,9 +112,10 @@ const gcSoFar = async () => {
   return gcPauseMs
 }
 
+/** This process's CPU and that of its children it has waited for (the curl reads), µs. */
 const processCpuUs = () => {
   const usage = process.cpuUsage()
-  return usage.user + usage.system
+  return usage.user + usage.system + waitedChildrenCpuSeconds() * 1e6
 }
 
 setFlagsFromString('--expose-gc')
@@ -156,7 +158,7 @@ async function measured(otherCpuUs: () => Promise<OtherCpu>, countServer: boolea
 const putLarge = (target: Target, part: Buffer) => () => target.putLarge('large.bin', largeBytes, part, partsInFlight)
 
 /** The large GET: 16 MiB ranged reads, 8 in parallel, every byte received. */
-const getLarge = (target: Target) => async () => {
+const getLarge = (target: Pick<Target, 'name' | 'getRange'>) => async () => {
   let received = 0
   await inParallel(Math.ceil(largeBytes / partBytes), partsInFlight, async (i) => {
     const bytes = await target.getRange('large.bin', i * partBytes, Math.min(largeBytes, (i + 1) * partBytes) - 1)
@@ -198,6 +200,8 @@ interface Comparison {
   direct: Results
   /** Gateway / direct large-GET throughput of each back-to-back pair. */
   pairRatios: number[]
+  /** The gateway's large GET read by curl (median), and its ratio to the direct GET of each round. */
+  curl: { get: Large; pairRatios: number[] } | null
   /** Requests the SDK repeated against the gateway. */
   retries: number
 }
@@ -215,17 +219,22 @@ async function compare(name: string, setup: Setup): Promise<Comparison> {
   await direct.createBucket()
   const part = randomBytes(partBytes)
   const puts = { gw: [] as Large[], direct: [] as Large[] }
-  const gets = { gw: [] as Large[], direct: [] as Large[] }
+  const gets = { gw: [] as Large[], direct: [] as Large[], curl: [] as Large[] }
   const pairRatios: number[] = []
+  const curlRatios: number[] = []
   for (let r = 0; r < repetitions; r++) {
     progress(`${name}: large object, round ${r + 1} of ${repetitions}`)
     const order = r % 2 === 0 ? (['gw', 'direct'] as const) : (['direct', 'gw'] as const)
     for (const which of order) puts[which].push(await measured(cpu, which === 'gw', putLarge(setup[which], part)))
-    for (const which of order) gets[which].push(await measured(cpu, which === 'gw', getLarge(setup[which])))
+    // curl reads the object the gateway's PUT wrote, right beside the direct GET.
+    const getOrder = setup.curl ? (r % 2 === 0 ? (['gw', 'direct', 'curl'] as const) : (['curl', 'direct', 'gw'] as const)) : order
+    for (const which of getOrder) gets[which].push(await measured(cpu, which !== 'direct', getLarge(which === 'curl' ? setup.curl! : setup[which])))
     pairRatios.push(gets.gw[r]!.mibps / gets.direct[r]!.mibps)
+    if (setup.curl) curlRatios.push(gets.curl[r]!.mibps / gets.direct[r]!.mibps)
     const line = (l: Large) => `${l.mibps.toFixed(1)} MiB/s (${cpuText(l.cpu)})`
     progress(`${name} round ${r + 1}: gateway PUT ${line(puts.gw[r]!)}; direct PUT ${line(puts.direct[r]!)}`)
     progress(`${name} round ${r + 1}: gateway GET ${line(gets.gw[r]!)}; direct GET ${line(gets.direct[r]!)}; GET ratio ${(100 * pairRatios[r]!).toFixed(1)}%`)
+    if (setup.curl) progress(`${name} round ${r + 1}: gateway GET read by curl ${line(gets.curl[r]!)}; ratio to direct ${(100 * curlRatios[r]!).toFixed(1)}%`)
   }
   progress(`${name}: 4 KiB operations, gateway`)
   const gwSmall = await smallOps(gw)
@@ -236,6 +245,7 @@ async function compare(name: string, setup: Setup): Promise<Comparison> {
     gw: { put: medianOf(puts.gw), get: medianOf(gets.gw), ...gwSmall },
     direct: { put: medianOf(puts.direct), get: medianOf(gets.direct), ...directSmall },
     pairRatios,
+    curl: setup.curl ? { get: medianOf(gets.curl), pairRatios: curlRatios } : null,
     retries: gw.retries(),
   }
 }
@@ -345,6 +355,14 @@ if (cluster && s3rver) {
   figures.blobfs_get_large_vs_direct_pairs = cluster.pairRatios.map((r) => r.toFixed(3)).join(' ')
   figures.blobfs_put_large_vs_direct = round(cluster.gw.put.mibps / cluster.direct.put.mibps, 3)
   figures.target_get_large_vs_direct_met = getRatio >= 0.8 ? 'yes' : 'no'
+  if (cluster.curl) {
+    figures.curl_get_large_mibps = round(cluster.curl.get.mibps)
+    figures.curl_get_large_client_cpu_ms_per_gib = round(cluster.curl.get.cpu.reader, 0)
+    figures.curl_get_large_server_cpu_ms_per_gib = round(cluster.curl.get.cpu.server, 0)
+    figures.curl_get_large_nodes_cpu_ms_per_gib = round(cluster.curl.get.cpu.nodes, 0)
+    figures.curl_get_large_vs_direct = round(median(cluster.curl.pairRatios), 3)
+    figures.curl_get_large_vs_direct_pairs = cluster.curl.pairRatios.map((r) => r.toFixed(3)).join(' ')
+  }
   figures.target_ttfb_p99_under_50ms_met = cluster.gw.ttfbP99Ms < 50 ? 'yes' : 'no'
   console.log(`\nReal cluster: ${cluster.description}`)
   mainTable('Real cluster: the S3 gateway vs the object layer called directly, and s3rver', [
@@ -359,6 +377,7 @@ if (cluster && s3rver) {
   ])
   cpuTable(`Real cluster: CPU per GiB of the ${largeBytes / MiB} MiB GET (ms of CPU time, user + system)`, [
     ['blobfs gateway', cluster.gw.get, true],
+    ...(cluster.curl ? [['blobfs gateway, read by curl (client: the curl processes)', cluster.curl.get, true] as [string, Large, boolean]] : []),
     ['object layer (direct)', cluster.direct.get, false],
     ['s3rver', s3rver.results.get, true],
   ])
@@ -367,6 +386,13 @@ if (cluster && s3rver) {
     `\nReal cluster: gateway GET throughput = ${ratioText(cluster)} of the object layer's own (target >= 80%); ` +
       `4 KiB GET TTFB p99 = ${cluster.gw.ttfbP99Ms.toFixed(2)} ms (target < 50 ms)`,
   )
+  if (cluster.curl) {
+    const c = cluster.curl
+    console.log(
+      `Real cluster: gateway GET read by curl ${c.get.mibps.toFixed(1)} MiB/s = ${(100 * median(c.pairRatios)).toFixed(1)}% of the object layer's own ` +
+        `(pairs ${c.pairRatios.map((r) => (100 * r).toFixed(1) + '%').join(', ')})`,
+    )
+  }
 }
 if (memory) {
   record('mem_blobfs', memory.gw, true)

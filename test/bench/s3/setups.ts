@@ -17,7 +17,7 @@ import { openCluster } from '../../../src/cli/cluster.ts'
 import { childrenRunning, cpuSecondsOf } from '../../support/processes.ts'
 import { startUp } from '../../support/up.ts'
 import type { BenchObjectLayer } from './memory-layer.ts'
-import { directTarget, s3Target, startServer, type Target } from './targets.ts'
+import { curlReader, directTarget, s3Target, startServer, type RangeReader, type Target } from './targets.ts'
 
 /** CPU time so far of the processes other than the benchmark's own, in microseconds. */
 export interface OtherCpu {
@@ -33,6 +33,8 @@ export interface Setup {
   description: string
   gw: Target
   direct: Target
+  /** The gateway's large GET read by curl instead of the SDK (the real cluster only). */
+  curl?: RangeReader
   cpuUs(): Promise<OtherCpu>
   /** Stops everything the setup started (the targets included). */
   close(): Promise<void>
@@ -80,6 +82,7 @@ export async function clusterSetup(root: string): Promise<Setup> {
       description: `blobfs up: ${nodeCount} blobfs node processes in 4 racks (fdatasync, RS(8,4)), embedded catalog, blobfs gateway process; direct = openCluster in the benchmark process`,
       gw,
       direct,
+      curl: curlReader('blobfs gateway, read by curl', { endpoint, ...up.credentials }),
       cpuUs: async () => ({ gateway: seconds(gatewayPid), nodes: nodePids.reduce((sum, pid) => sum + seconds(pid), 0), catalog: seconds(upPid) }),
       close,
     }

@@ -38,6 +38,38 @@ export interface Target {
   retries(): number
 }
 
+/**
+ * The large GET's ranged reads by curl (C, libcurl: SigV4 with --aws-sigv4, body to
+ * /dev/null), one process per range: a client whose own CPU per GiB is a fraction of
+ * the SDK's, to tell the gateway's share of a GET from the client's on a machine
+ * where they share two CPUs. Its CPU is counted in the benchmark process's children.
+ */
+export interface RangeReader {
+  readonly name: string
+  getRange(key: string, start: number, end: number): Promise<number>
+}
+
+export function curlReader(name: string, info: { endpoint: string; accessKeyId: string; secretAccessKey: string }, bucket = benchBucket): RangeReader {
+  return {
+    name,
+    getRange(key, start, end) {
+      const url = `${info.endpoint.replace(/\/$/, '')}/${bucket}/${encodeURIComponent(key)}`
+      const args = ['-sS', '--fail', '--aws-sigv4', 'aws:amz:us-east-1:s3', '--user', `${info.accessKeyId}:${info.secretAccessKey}`]
+      args.push('-H', 'x-amz-content-sha256: UNSIGNED-PAYLOAD', '-r', `${start}-${end}`, '-o', '/dev/null', '-w', '%{size_download}', url)
+      return new Promise((resolve, reject) => {
+        const child = spawn('curl', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+        let out = ''
+        let err = ''
+        child.stdout.on('data', (piece: Buffer) => (out += piece.toString()))
+        child.stderr.on('data', (piece: Buffer) => (err += piece.toString()))
+        child.on('error', (error) => reject(new Error(`curl could not run (apt-get install -y curl): ${error.message}`)))
+        // 'close', not 'exit': stdout is read to its end.
+        child.on('close', (code) => (code === 0 ? resolve(Number(out)) : reject(new Error(`curl ${start}-${end} exited ${code}: ${err.trim()}`))))
+      })
+    },
+  }
+}
+
 export async function drain(body: AsyncIterable<Uint8Array>, started: number): Promise<{ firstByteMs: number; bytes: number }> {
   let firstByteMs = -1
   let bytes = 0
