@@ -34,7 +34,7 @@ import { seededRandom } from '../../../src/random.ts'
 import { benchFlag, emitJson, type Figures, median, parseBenchArgs, percentile, printTable } from '../report.ts'
 import { waitedChildrenCpuSeconds } from '../../support/processes.ts'
 import { clusterSetup, inMemorySetup, type OtherCpu, type Setup } from './setups.ts'
-import { inParallel, s3Target, startServer, type Target } from './targets.ts'
+import { inParallel, s3Target, startServer, type LaneReader, type Target } from './targets.ts'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const options = parseBenchArgs()
@@ -158,13 +158,19 @@ async function measured(otherCpuUs: () => Promise<OtherCpu>, countServer: boolea
 const putLarge = (target: Target, part: Buffer) => () => target.putLarge('large.bin', largeBytes, part, partsInFlight)
 
 /** The large GET: 16 MiB ranged reads, 8 in parallel, every byte received. */
-const getLarge = (target: Pick<Target, 'name' | 'getRange'>) => async () => {
+const getLarge = (target: Target) => async () => {
   let received = 0
   await inParallel(Math.ceil(largeBytes / partBytes), partsInFlight, async (i) => {
     const bytes = await target.getRange('large.bin', i * partBytes, Math.min(largeBytes, (i + 1) * partBytes) - 1)
     received += bytes
   })
   if (received !== largeBytes) throw new Error(`${target.name}: read ${received} of ${largeBytes} bytes`)
+}
+
+/** The same large GET by curl: 8 lanes, each reading its 16 MiB ranges in turn. */
+const curlGetLarge = (reader: LaneReader) => async () => {
+  const received = await reader.readAll('large.bin', largeBytes, partBytes, partsInFlight)
+  if (received !== largeBytes) throw new Error(`${reader.name}: read ${received} of ${largeBytes} bytes`)
 }
 
 async function smallOps(target: Target): Promise<Small> {
@@ -228,7 +234,7 @@ async function compare(name: string, setup: Setup): Promise<Comparison> {
     for (const which of order) puts[which].push(await measured(cpu, which === 'gw', putLarge(setup[which], part)))
     // curl reads the object the gateway's PUT wrote, right beside the direct GET.
     const getOrder = setup.curl ? (r % 2 === 0 ? (['gw', 'direct', 'curl'] as const) : (['curl', 'direct', 'gw'] as const)) : order
-    for (const which of getOrder) gets[which].push(await measured(cpu, which !== 'direct', getLarge(which === 'curl' ? setup.curl! : setup[which])))
+    for (const which of getOrder) gets[which].push(await measured(cpu, which !== 'direct', which === 'curl' ? curlGetLarge(setup.curl!) : getLarge(setup[which])))
     pairRatios.push(gets.gw[r]!.mibps / gets.direct[r]!.mibps)
     if (setup.curl) curlRatios.push(gets.curl[r]!.mibps / gets.direct[r]!.mibps)
     const line = (l: Large) => `${l.mibps.toFixed(1)} MiB/s (${cpuText(l.cpu)})`

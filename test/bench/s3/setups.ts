@@ -17,7 +17,7 @@ import { openCluster } from '../../../src/cli/cluster.ts'
 import { childrenRunning, cpuSecondsOf } from '../../support/processes.ts'
 import { startUp } from '../../support/up.ts'
 import type { BenchObjectLayer } from './memory-layer.ts'
-import { curlReader, directTarget, s3Target, startServer, type RangeReader, type Target } from './targets.ts'
+import { curlReader, directTarget, s3Target, startServer, type LaneReader, type Target } from './targets.ts'
 
 /** CPU time so far of the processes other than the benchmark's own, in microseconds. */
 export interface OtherCpu {
@@ -34,7 +34,7 @@ export interface Setup {
   gw: Target
   direct: Target
   /** The gateway's large GET read by curl instead of the SDK (the real cluster only). */
-  curl?: RangeReader
+  curl?: LaneReader
   cpuUs(): Promise<OtherCpu>
   /** Stops everything the setup started (the targets included). */
   close(): Promise<void>

@@ -39,33 +39,53 @@ export interface Target {
 }
 
 /**
- * The large GET's ranged reads by curl (C, libcurl: SigV4 with --aws-sigv4, body to
- * /dev/null), one process per range: a client whose own CPU per GiB is a fraction of
- * the SDK's, to tell the gateway's share of a GET from the client's on a machine
- * where they share two CPUs. Its CPU is counted in the benchmark process's children.
+ * The large GET's ranged reads by curl (C, libcurl: SigV4 with --aws-sigv4, bodies to
+ * /dev/null): a client whose own CPU per GiB is a fraction of the SDK's, to tell the
+ * gateway's share of a GET from the client's on a machine where they share two CPUs.
+ * One curl process per lane reads that lane's ranges one after the other over one
+ * kept-alive connection (`--next`), so process start-up is paid per lane, not per
+ * range. Its CPU is counted in the benchmark process's waited children.
  */
-export interface RangeReader {
+export interface LaneReader {
   readonly name: string
-  getRange(key: string, start: number, end: number): Promise<number>
+  /** Reads [0, size) of `key` in ranges of `partBytes`, `lanes` at a time; resolves with the bytes received. */
+  readAll(key: string, sizeBytes: number, partBytes: number, lanes: number): Promise<number>
 }
 
-export function curlReader(name: string, info: { endpoint: string; accessKeyId: string; secretAccessKey: string }, bucket = benchBucket): RangeReader {
+export function curlReader(name: string, info: { endpoint: string; accessKeyId: string; secretAccessKey: string }, bucket = benchBucket): LaneReader {
+  const lane = (url: string, ranges: [number, number][]): Promise<number> => {
+    const args: string[] = []
+    ranges.forEach(([start, end], i) => {
+      if (i > 0) args.push('--next')
+      args.push('-sS', '--fail', '--aws-sigv4', 'aws:amz:us-east-1:s3', '--user', `${info.accessKeyId}:${info.secretAccessKey}`)
+      args.push('-H', 'x-amz-content-sha256: UNSIGNED-PAYLOAD', '-r', `${start}-${end}`, '-o', '/dev/null', '-w', '%{size_download}\\n', url)
+    })
+    return new Promise((resolve, reject) => {
+      const child = spawn('curl', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+      let out = ''
+      let err = ''
+      child.stdout.on('data', (piece: Buffer) => (out += piece.toString()))
+      child.stderr.on('data', (piece: Buffer) => (err += piece.toString()))
+      child.on('error', (error) => reject(new Error(`curl could not run (apt-get install -y curl): ${error.message}`)))
+      // 'close', not 'exit': stdout is read to its end.
+      child.on('close', (code) => {
+        const sizes = out.trim().split('\n').map(Number)
+        if (code !== 0 || sizes.length !== ranges.length) reject(new Error(`curl exited ${code} after ${sizes.length} of ${ranges.length} ranges: ${err.trim()}`))
+        else resolve(sizes.reduce((a, b) => a + b, 0))
+      })
+    })
+  }
   return {
     name,
-    getRange(key, start, end) {
+    async readAll(key, sizeBytes, partBytes, lanes) {
       const url = `${info.endpoint.replace(/\/$/, '')}/${bucket}/${encodeURIComponent(key)}`
-      const args = ['-sS', '--fail', '--aws-sigv4', 'aws:amz:us-east-1:s3', '--user', `${info.accessKeyId}:${info.secretAccessKey}`]
-      args.push('-H', 'x-amz-content-sha256: UNSIGNED-PAYLOAD', '-r', `${start}-${end}`, '-o', '/dev/null', '-w', '%{size_download}', url)
-      return new Promise((resolve, reject) => {
-        const child = spawn('curl', args, { stdio: ['ignore', 'pipe', 'pipe'] })
-        let out = ''
-        let err = ''
-        child.stdout.on('data', (piece: Buffer) => (out += piece.toString()))
-        child.stderr.on('data', (piece: Buffer) => (err += piece.toString()))
-        child.on('error', (error) => reject(new Error(`curl could not run (apt-get install -y curl): ${error.message}`)))
-        // 'close', not 'exit': stdout is read to its end.
-        child.on('close', (code) => (code === 0 ? resolve(Number(out)) : reject(new Error(`curl ${start}-${end} exited ${code}: ${err.trim()}`))))
+      const parts = Math.ceil(sizeBytes / partBytes)
+      const byLane = Array.from({ length: Math.min(lanes, parts) }, (_, j) => {
+        const ranges: [number, number][] = []
+        for (let i = j; i < parts; i += lanes) ranges.push([i * partBytes, Math.min(sizeBytes, (i + 1) * partBytes) - 1])
+        return lane(url, ranges)
       })
+      return (await Promise.all(byLane)).reduce((a, b) => a + b, 0)
     },
   }
 }
