@@ -141,7 +141,8 @@ const syncMessage = new Uint8Array([SYNC, 0, 0, 0, 4])
  * instead of five (one TCP segment, one wake-up of the client). Inside a transaction
  * the replies up to a Sync are held too, until the client's messages that are already
  * here have run: a transaction the client pipelined (Db.pipelinedTx) is answered in
- * one write, and one that waits on each answer gets it as soon as nothing of its own is left to run.
+ * one write, and one that waits on each answer gets it once nothing of its own is
+ * left to run.
  */
 const heldReplyTypes = new Set([PARSE, BIND, DESCRIBE, EXECUTE, CLOSE])
 
