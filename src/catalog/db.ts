@@ -155,6 +155,53 @@ export class Db {
   }
 
   /**
+   * One SERIALIZABLE transaction sent in one flight: BEGIN, the statements `build`
+   * makes, and COMMIT pipelined on one connection, so it costs one round trip where
+   * `tx` costs two more (tx's BEGIN is answered before its callback runs, its COMMIT
+   * sent after the callback's statements are answered). Only for statements that need
+   * no answer from each other. `build` gets the connection typed as a transaction and
+   * must only issue statements on it (it may run more than once, like tx's callback).
+   *
+   * When a statement fails the transaction is rolled back (the pipelined COMMIT
+   * answers ROLLBACK and changes nothing): the statements' outcomes come back settled,
+   * for the caller to read or throw, except retryable failures (retried like `tx`).
+   * A failure to reach the database, or of COMMIT itself, throws as in `tx`.
+   */
+  async pipelinedTx(build: (q: TxSql) => postgres.PendingQuery<postgres.Row[]>[]): Promise<PromiseSettledResult<postgres.RowList<postgres.Row[]>>[]> {
+    for (let attempt = 1; ; attempt++) {
+      let reserved: postgres.ReservedSql<Types> | null = null
+      try {
+        reserved = await this.sql.reserve()
+        const q = reserved as unknown as TxSql
+        const flight = [q`BEGIN ISOLATION LEVEL SERIALIZABLE`, ...build(q), q`COMMIT`]
+        const settled = await Promise.allSettled(flight)
+        const statements = settled.slice(1, -1)
+        const retryable = settled.find((s) => s.status === 'rejected' && isRetryable(s.reason))
+        if (retryable) throw (retryable as PromiseRejectedResult).reason
+        for (const edge of [settled[0]!, settled.at(-1)!]) if (edge.status === 'rejected') throw edge.reason
+        const committed = (settled.at(-1) as PromiseFulfilledResult<postgres.RowList<postgres.Row[]>>).value.command === 'COMMIT'
+        if (!committed && statements.every((s) => s.status === 'fulfilled')) throw new BlobfsError('Internal', 'a pipelined transaction was rolled back with no statement failing')
+        this.stats.transactions++
+        return statements
+      } catch (error) {
+        if (isRetryable(error) && attempt < this.txTriesMax) {
+          this.stats.retries++
+          await sleep(backoffMs(attempt))
+          continue
+        }
+        this.stats.transactions++
+        if (isRetryable(error)) {
+          this.stats.serializationFailures++
+          throw new BlobfsError('SerializationFailure', `transaction conflicted ${attempt} times in a row`, { cause: error })
+        }
+        throw toBlobfsError(error)
+      } finally {
+        reserved?.release()
+      }
+    }
+  }
+
+  /**
    * Runs a read-only statement outside an explicit transaction (one statement sees
    * one consistent snapshot at any isolation level). Anything that writes goes
    * through `tx`, so every write is SERIALIZABLE whatever the session default is.

@@ -125,12 +125,26 @@ function acquireLock(dataDir: string): () => void {
 
 // Frontend message types (PostgreSQL protocol 3.0).
 const PARSE = 0x50 // 'P'
+const BIND = 0x42 // 'B'
+const DESCRIBE = 0x44 // 'D'
+const EXECUTE = 0x45 // 'E'
 const CLOSE = 0x43 // 'C'
 const SYNC = 0x53 // 'S'
 const QUERY = 0x51 // 'Q'
 const TERMINATE = 0x58 // 'X'
 const protocolVersion3 = 196608
 const syncMessage = new Uint8Array([SYNC, 0, 0, 0, 4])
+/**
+ * Extended-protocol messages whose replies PostgreSQL keeps in its output buffer
+ * until a Sync, a Flush or a simple Query: the scheduler holds them the same way, so
+ * a statement (Parse, Bind, Describe, Execute, Sync) is answered in one socket write
+ * instead of five (one TCP segment, one wake-up of the client). Inside a transaction
+ * the replies up to a Sync are held too, until the client's messages that are already
+ * here have run: a transaction the client pipelined (Db.pipelinedTx) is answered in
+ * one write, and one that waits on each answer gets it once nothing of its own is
+ * left to run.
+ */
+const heldReplyTypes = new Set([PARSE, BIND, DESCRIBE, EXECUTE, CLOSE])
 
 function simpleQuery(text: string): Uint8Array {
   const body = Buffer.from(`${text}\0`, 'utf8')
@@ -181,6 +195,8 @@ class SessionScheduler {
   private readonly closed = new Set<number>()
   private readonly statements = new Map<number, Set<string>>()
   private orphanStatements: string[] = []
+  /** Replies held back per client (heldReplyTypes), with the latest writer to its socket. */
+  private readonly held = new Map<number, { chunks: Buffer[]; onData: (data: Uint8Array) => void }>()
   units = 0
   stalled = 0
 
@@ -212,6 +228,7 @@ class SessionScheduler {
 
   clearQueueForHandler(handlerId: number): void {
     this.closed.add(handlerId)
+    this.held.delete(handlerId)
     const names = this.statements.get(handlerId)
     if (names) this.orphanStatements.push(...names)
     this.statements.delete(handlerId)
@@ -236,6 +253,32 @@ class SessionScheduler {
       }),
     )
     return bytes
+  }
+
+  /**
+   * Keeps a reply of `handlerId` until flushReplies (copied: PGlite may reuse the
+   * memory it points into), at the latest until the messages already received have
+   * run: they are fed in one after the other through promise jobs, and a tick queued
+   * from one of those runs once they are all done.
+   */
+  private holdReply(handlerId: number, onData: (data: Uint8Array) => void, data: Uint8Array): void {
+    let held = this.held.get(handlerId)
+    if (!held) {
+      const created = (held = { chunks: [], onData })
+      this.held.set(handlerId, held)
+      process.nextTick(() => {
+        if (this.held.get(handlerId) === created) this.flushReplies(handlerId)
+      })
+    }
+    held.onData = onData
+    held.chunks.push(Buffer.from(data))
+  }
+
+  private flushReplies(handlerId: number): void {
+    const held = this.held.get(handlerId)
+    if (!held) return
+    this.held.delete(handlerId)
+    if (held.chunks.length > 0) held.onData(held.chunks.length === 1 ? held.chunks[0]! : Buffer.concat(held.chunks))
   }
 
   /** Ends whatever a departed owner left open: an extended-protocol sequence, a transaction. */
@@ -268,12 +311,16 @@ class SessionScheduler {
         if (index < 0) break
         const item = this.queue.splice(index, 1)[0]!
         clearTimeout(this.holdTimer)
+        const type = item.message[0]
         try {
-          item.resolve(await this.execute(item.message, item.onData))
+          const bytes = await this.execute(item.message, (data) => this.holdReply(item.handlerId, item.onData, data))
+          const inTransaction = this.db.isInTransaction()
+          if (!heldReplyTypes.has(type!) && !(inTransaction && (type === SYNC || type === QUERY))) this.flushReplies(item.handlerId)
+          item.resolve(bytes)
         } catch (error) {
+          this.flushReplies(item.handlerId)
           item.reject(error)
         }
-        const type = item.message[0]
         const endsUnit = isStartup(item.message) || type === SYNC || type === QUERY
         if (endsUnit && !this.db.isInTransaction()) {
           this.owner = null
@@ -304,6 +351,7 @@ class SessionScheduler {
 
   stop(): void {
     clearTimeout(this.holdTimer)
+    this.held.clear()
   }
 }
 

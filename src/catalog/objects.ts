@@ -12,7 +12,7 @@ import assert from 'node:assert/strict'
 import { BlobfsError } from '../errors.ts'
 import { catalogRowsPerInsertMax, chunkDeletionDelayMsDefault, renamePrefixKeysMax } from '../limits.ts'
 import { insertChunkRows, queueDegradedStripes, retireObject } from './chunk-map.ts'
-import { toNumber, type Db, type Queryable, type TxSql } from './db.ts'
+import { toBlobfsError, toNumber, type Db, type Queryable, type TxSql } from './db.ts'
 import { checkBucketName, encodeKey, prefixEnd, startsWith } from './keys.ts'
 import { listObjects } from './listing.ts'
 import { batches, objectColumns, objectFromRow } from './rows.ts'
@@ -159,17 +159,29 @@ export class Objects {
       checked = checkParts(rs, parts.parts, sizeBytes)
     }
     const partsCount = 'parts' in parts && parts.parts.length > 1 ? parts.parts.length : null
-
-    return this.db.tx(async (q) => {
-      const posix = attributes.posix
-      const insertRow = (onConflict: 'nothing' | 'fail') =>
-        q`INSERT INTO bucket_objects AS o (object_id, bucket_name, object_key, size_bytes, etag, content_type, erasure_coding_scheme,
+    const posix = attributes.posix
+    const insertRow = (q: TxSql, onConflict: 'nothing' | 'fail') =>
+      q`INSERT INTO bucket_objects AS o (object_id, bucket_name, object_key, size_bytes, etag, content_type, erasure_coding_scheme,
             inline_data, parts_count, checksum_crc32c, user_metadata, http_headers, posix_mode, posix_uid, posix_gid, mtime_ns, ctime_ns, symlink_target)
           VALUES (${objectId}, ${bucket}, ${key}, ${sizeBytes}, ${etag}, ${attributes.contentType}, ${scheme},
             ${inline}, ${partsCount}, ${crc}, ${q.json(attributes.userMetadata)}, ${q.json(attributes.httpHeaders)}, ${posix?.mode ?? null}, ${posix?.uid ?? null},
             ${posix?.gid ?? null}, ${posix?.mtimeNs ?? null}, ${posix?.ctimeNs ?? null}, ${attributes.symlinkTarget})
           ${onConflict === 'nothing' ? q`ON CONFLICT (bucket_name, object_key) DO NOTHING` : q``}
-          RETURNING ${q.unsafe(objectColumns)}`.execute()
+          RETURNING ${q.unsafe(objectColumns)}`
+
+    // A new key whose bytes are inline (small files: tar x, cp, rsync) has nothing to
+    // write but its row, and the insert is the existence check (see below): BEGIN, the
+    // bucket check, the insert and COMMIT go in one flight. A key that exists inserts
+    // nothing there, so that transaction changed nothing and the one below replaces it.
+    if (ifMatch === undefined && inline !== null) {
+      const [buckets, inserted] = await this.db.pipelinedTx((q) => [q`SELECT bucket_name FROM storage_buckets WHERE bucket_name = ${bucket}`, insertRow(q, 'nothing')])
+      if (buckets!.status === 'rejected') throw toBlobfsError(buckets!.reason)
+      if (buckets!.value.length === 0) throw new BlobfsError('NoSuchBucket', `bucket ${bucket} does not exist`)
+      if (inserted!.status === 'rejected') throw toBlobfsError(inserted!.reason)
+      if (inserted!.value.length === 1) return { object: objectFromRow(inserted!.value[0]!), replaced: null, repairsQueued: 0 }
+    }
+
+    return this.db.tx(async (q) => {
       const insertContent = async () => {
         await Promise.all([
           'parts' in parts ? this.#insertParts(q, objectId, parts.parts) : Promise.resolve(),
@@ -185,9 +197,9 @@ export class Objects {
       // aborts one of each such pair (measured: 14-32 retries for 16 parallel commits
       // of distinct keys in one bucket). INSERT ... ON CONFLICT DO NOTHING reads the
       // index without a predicate lock.
-      if (ifMatch === undefined) {
+      if (ifMatch === undefined && inline === null) {
         const buckets = q`SELECT bucket_name FROM storage_buckets WHERE bucket_name = ${bucket}`.execute()
-        const inserted = insertRow('nothing')
+        const inserted = insertRow(q, 'nothing').execute()
         inserted.catch(() => {}) // a missing bucket fails it (foreign key); awaited below otherwise
         if ((await buckets).length === 0) throw new BlobfsError('NoSuchBucket', `bucket ${bucket} does not exist`)
         const rows = await inserted
@@ -203,7 +215,7 @@ export class Objects {
       if (ifMatch !== undefined && current !== ifMatch) throw new BlobfsError('PreconditionFailed', `${input.key} is not at version ${ifMatch}`)
       const replaced = current === null ? null : { objectId: current, chunksQueued: await retireObject(q, current, 'REPLACED', this.config.deletionDelayMs) }
       // The object row first: parts reference it (see the pipelining note in chunk-map.ts).
-      const [rows, repairsQueued] = await Promise.all([insertRow('fail'), insertContent()])
+      const [rows, repairsQueued] = await Promise.all([insertRow(q, 'fail').execute(), insertContent()])
       return { object: objectFromRow(rows[0]!), replaced, repairsQueued }
     })
   }

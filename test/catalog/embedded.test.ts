@@ -5,12 +5,14 @@
 // statements of clients that leave. The data must survive a restart.
 import assert from 'node:assert/strict'
 import { mkdtempSync, existsSync, readFileSync, rmSync } from 'node:fs'
+import { Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { PGlite } from '@electric-sql/pglite'
 import postgres from 'postgres'
 import { openCatalog } from '../../src/catalog/catalog.ts'
+import { Db } from '../../src/catalog/db.ts'
 import { catalogUrlFile, runningCatalogUrl, startEmbeddedCatalog } from '../../src/catalog/embedded.ts'
 import { isBlobfsError } from '../../src/errors.ts'
 import { inlineObject, MiB, stripedObject } from './fixtures.ts'
@@ -167,6 +169,37 @@ test('prepared statements of departed clients are freed', async () => {
     assert.equal(await count(), base)
   } finally {
     await observer.end()
+    await server.stop()
+  }
+})
+
+test('replies are written like PostgreSQL flushes them: a statement in one write, a pipelined transaction in one', async () => {
+  const server = await startEmbeddedCatalog({ migrate: false, database: await fresh() })
+  const db = new Db({ url: server.url, connectionsMax: 1 })
+  const write = Socket.prototype.write
+  let writes = 0
+  Socket.prototype.write = function (this: Socket, ...args: unknown[]) {
+    if (this.localPort === server.port) writes++
+    return (write as (...a: unknown[]) => boolean).apply(this, args)
+  } as typeof write
+  try {
+    await db.sql`CREATE TABLE t (id INT8 PRIMARY KEY)`
+    // First uses prepare the statements on the one connection (a describe round trip each).
+    await db.pipelinedTx((q) => [q`INSERT INTO t (id) VALUES (${1})`, q`SELECT id FROM t WHERE id = ${1}`])
+    writes = 0
+    const rows = await db.sql`SELECT id FROM t WHERE id = ${1}`
+    assert.deepEqual(rows.map((r) => r.id), [1n])
+    assert.equal(writes, 1, 'Bind, Describe, Execute and Sync are answered in one write')
+    writes = 0
+    const [inserted, selected] = await db.pipelinedTx((q) => [q`INSERT INTO t (id) VALUES (${2})`, q`SELECT id FROM t WHERE id = ${1}`])
+    assert.equal(inserted!.status, 'fulfilled')
+    assert.deepEqual(selected!.status === 'fulfilled' && selected!.value.map((r) => r.id), [1n])
+    assert.equal(writes, 1, 'BEGIN, two statements and COMMIT, sent together, are answered together')
+    // A transaction that waits on each answer still gets each one.
+    assert.deepEqual(await db.tx(async (q) => (await q`SELECT id FROM t ORDER BY id`).map((r) => r.id)), [1n, 2n])
+  } finally {
+    Socket.prototype.write = write
+    await db.close()
     await server.stop()
   }
 })

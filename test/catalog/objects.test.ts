@@ -5,7 +5,9 @@ import fc from 'fast-check'
 import { isBlobfsError } from '../../src/errors.ts'
 import type { CommitObjectInput, StripeRecord } from '../../src/catalog/types.ts'
 import { bucketName, chunkIdsOf, countRows, inlineObject, MiB, queuedDeletions, stripedObject } from './fixtures.ts'
+import { openCatalog } from '../../src/catalog/catalog.ts'
 import { forEachBackend } from './harness.ts'
+import { replyHoldingProxy } from './reply-hold.ts'
 
 /** Every stripe of a commit input located in the object, computed independently of the catalog. */
 function allStripes(input: CommitObjectInput, k: number): StripeRecord[] {
@@ -241,5 +243,35 @@ forEachBackend((backend) => {
     await catalog.objects.commit(stripedObject(bucket, 'a', 3 * MiB))
     await catalog.objects.commit(inlineObject(bucket, 'b', Buffer.alloc(10)))
     assert.deepEqual(await catalog.objects.usage(bucket), { objects: 2, bytes: 3 * MiB + 10 })
+  })
+
+  test('an inline commit of a new key is one flight; over an existing key, retried, or into a missing bucket it answers as before', async () => {
+    const proxy = await replyHoldingProxy(await backend.freshUrl())
+    const catalog = await openCatalog(proxy.url, { connectionsMax: 1 })
+    try {
+      const bucket = bucketName()
+      await catalog.buckets.create({ name: bucket, owner: 'alice' })
+      await catalog.objects.commit(inlineObject(bucket, 'warm')) // prepares the statements on the one connection
+      proxy.hold()
+      const fresh = inlineObject(bucket, 'new', Buffer.from('small file'))
+      const pending = catalog.objects.commit(fresh)
+      // Its COMMIT was answered while every answer was held: nothing waited on a reply.
+      await proxy.waitForHeld((text) => text.includes('COMMIT\0'))
+      proxy.release()
+      assert.deepEqual(await pending.then((r) => [r.object.objectId, r.replaced]), [fresh.objectId, null])
+      assert.deepEqual((await catalog.objects.lookup(bucket, 'new'))!.inlineData, Buffer.from('small file'))
+
+      assert.equal((await catalog.objects.commit(fresh)).object.objectId, fresh.objectId, 'a retried commit is a no-op')
+      const over = inlineObject(bucket, 'new', Buffer.from('replaced'))
+      assert.deepEqual((await catalog.objects.commit(over)).replaced, { objectId: fresh.objectId, chunksQueued: 0 })
+      assert.deepEqual((await catalog.objects.lookup(bucket, 'new'))!.inlineData, Buffer.from('replaced'))
+      await assert.rejects(catalog.objects.commit({ ...inlineObject(bucket, 'new'), ifNoneMatch: true }), (e) => isBlobfsError(e, 'PreconditionFailed'))
+      const missing = bucketName()
+      await assert.rejects(catalog.objects.commit(inlineObject(missing, 'k')), (e) => isBlobfsError(e, 'NoSuchBucket'))
+      assert.equal(await catalog.objects.get(bucket, 'k'), null)
+    } finally {
+      await catalog.close()
+      await proxy.close()
+    }
   })
 })
