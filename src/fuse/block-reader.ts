@@ -1,10 +1,10 @@
 // Reads of stored objects for the FUSE daemon: range reads through the object layer
 // in aligned blocks, an LRU of blocks bounded in bytes (lru-cache), and readahead of
 // whole stripes for sequential readers. A block is a view of the object layer's own
-// buffer when that buffer is no larger than the range fetched (a chunk's bytes, read
-// for a whole stripe ahead): no copy, no second allocation; such views of one buffer
-// leave the cache together, so a kept block never holds its siblings' bytes alive
-// uncounted. Blocks are keyed by objectId, so a new
+// buffer when the piece it comes in is that whole buffer, in whole blocks (a full
+// stripe's chunk, read for a stripe ahead): no copy, no second allocation; such views
+// of one buffer leave the cache together, so a kept block never holds its siblings'
+// bytes alive uncounted. Blocks are keyed by objectId, so a new
 // version of a key can never be served from an old version's blocks, and a block is
 // cached only once the object layer returned all of its bytes (it verified their
 // CRC32C pages on the way; a short or long body is refused here, never served).
@@ -230,10 +230,16 @@ export class BlockReader {
         let filled = 0
         let received = 0
         for await (const piece of result.body as AsyncIterable<Buffer>) {
-          // A view only of a buffer no larger than this fetch (its whole is counted in
-          // blocks) and small beside the cache (a buffer cut short by eviction is counted
-          // in full until its kept blocks go: at most one such, an eighth of the cache).
-          const viewable = piece.buffer.byteLength <= bytes && piece.buffer.byteLength <= this.options.cacheBytes / 8
+          // Views only of a piece that is its whole buffer, starts a block and is whole
+          // blocks (a full stripe's chunk): then its views count every byte of the buffer.
+          // A tail stripe's shorter chunks straddle blocks and are copied. Small beside the
+          // cache too (a buffer cut short by eviction is held until its kept blocks go).
+          const viewable =
+            block === null &&
+            piece.byteOffset === 0 &&
+            piece.length === piece.buffer.byteLength &&
+            piece.length % B === 0 &&
+            piece.length <= this.options.cacheBytes / 8
           let at = 0
           while (at < piece.length) {
             if (next >= waiting.length) throw fsError(errno.EIO, `${version.key}: the object layer returned more than the ${bytes} bytes asked for`)

@@ -272,10 +272,19 @@ test('blocks of a whole fetched buffer are kept as views of it, uncopied, and le
   }
 })
 
-test('blocks are copied out of buffers larger than the fetch or than an eighth of the cache', async () => {
+test('blocks are copied out of buffers larger than the fetch, not in whole blocks, or over an eighth of the cache', async () => {
   const { fs, objects } = await harness({ blockSizeBytes: 64 * KiB, stripeSizeBytes: 256 * KiB, blockCacheBytes: 1 * MiB, readaheadBytes: 0 })
   const small = randomBytes(128 * KiB)
   const large = randomBytes(256 * KiB)
+  // A tail stripe's chunk: one buffer that ends short of a block (under an eighth of this cache).
+  const odd = randomBytes(3 * 64 * KiB - 1)
+  const tail = await harness({ blockSizeBytes: 64 * KiB, stripeSizeBytes: 256 * KiB, blockCacheBytes: 2 * MiB, readaheadBytes: 0 })
+  await put(tail.objects, 'odd', odd)
+  const oddHandle = await tail.fs.open('/odd', O_RDONLY)
+  assert.ok((await tail.fs.read(oddHandle, odd.length, 0)).equals(odd))
+  await tail.fs.release(oddHandle)
+  assert.equal(tail.fs.reader.stats.copiedBytes, odd.length)
+  assert.equal(tail.fs.reader.retainedBytes, tail.fs.gauges.blockCacheBytes, 'views of it would hold bytes the cache does not count')
   await put(objects, 'small', small)
   await put(objects, 'large', large)
   let fh = await fs.open('/small', O_RDONLY)
