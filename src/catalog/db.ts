@@ -133,21 +133,30 @@ export class Db {
    * `fn` may run several times; it must not have effects outside the database.
    */
   async tx<T>(fn: (tx: TxSql) => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
+    return this.retried(async () => (await this.sql.begin('isolation level serializable', fn)) as T)
+  }
+
+  /**
+   * Runs one attempt of a SERIALIZABLE transaction, again after a backoff while it
+   * fails with a retryable error (at most txTriesMax attempts), then SerializationFailure;
+   * any other error is mapped by toBlobfsError. Counts every transaction once.
+   */
+  private async retried<T>(attempt: () => Promise<T>): Promise<T> {
+    for (let tries = 1; ; tries++) {
       try {
-        const result = (await this.sql.begin('isolation level serializable', fn)) as T
+        const result = await attempt()
         this.stats.transactions++
         return result
       } catch (error) {
-        if (isRetryable(error) && attempt < this.txTriesMax) {
+        if (isRetryable(error) && tries < this.txTriesMax) {
           this.stats.retries++
-          await sleep(backoffMs(attempt))
+          await sleep(backoffMs(tries))
           continue
         }
         this.stats.transactions++
         if (isRetryable(error)) {
           this.stats.serializationFailures++
-          throw new BlobfsError('SerializationFailure', `transaction conflicted ${attempt} times in a row`, { cause: error })
+          throw new BlobfsError('SerializationFailure', `transaction conflicted ${tries} times in a row`, { cause: error })
         }
         throw toBlobfsError(error)
       }
@@ -168,10 +177,9 @@ export class Db {
    * A failure to reach the database, or of COMMIT itself, throws as in `tx`.
    */
   async pipelinedTx(build: (q: TxSql) => postgres.PendingQuery<postgres.Row[]>[]): Promise<PromiseSettledResult<postgres.RowList<postgres.Row[]>>[]> {
-    for (let attempt = 1; ; attempt++) {
-      let reserved: postgres.ReservedSql<Types> | null = null
+    return this.retried(async () => {
+      const reserved = await this.sql.reserve()
       try {
-        reserved = await this.sql.reserve()
         const q = reserved as unknown as TxSql
         const flight = [q`BEGIN ISOLATION LEVEL SERIALIZABLE`, ...build(q), q`COMMIT`]
         const settled = await Promise.allSettled(flight)
@@ -181,25 +189,13 @@ export class Db {
         for (const edge of [settled[0]!, settled.at(-1)!]) if (edge.status === 'rejected') throw edge.reason
         const committed = (settled.at(-1) as PromiseFulfilledResult<postgres.RowList<postgres.Row[]>>).value.command === 'COMMIT'
         if (!committed && statements.every((s) => s.status === 'fulfilled')) throw new BlobfsError('Internal', 'a pipelined transaction was rolled back with no statement failing')
-        this.stats.transactions++
         return statements
-      } catch (error) {
-        if (isRetryable(error) && attempt < this.txTriesMax) {
-          this.stats.retries++
-          await sleep(backoffMs(attempt))
-          continue
-        }
-        this.stats.transactions++
-        if (isRetryable(error)) {
-          this.stats.serializationFailures++
-          throw new BlobfsError('SerializationFailure', `transaction conflicted ${attempt} times in a row`, { cause: error })
-        }
-        throw toBlobfsError(error)
       } finally {
-        reserved?.release()
+        reserved.release()
       }
-    }
+    })
   }
+
 
   /**
    * Runs a read-only statement outside an explicit transaction (one statement sees
