@@ -88,8 +88,7 @@ test('mount: a file read again, unchanged, comes from the kernel page cache (kee
       assert.equal(await readsToRead(two), 0, 'and then kept in turn')
       // (3) Written through the mount itself (same size), closed, then read: the kernel's pages are
       // the version just committed, so no read reaches the daemon (it did before this mount kept them).
-      const three = randomBytes(1 << 20)
-      await writeFile(join(work, 'three'), three)
+      const three = await workFile(work, 'three', 1 << 20)
       await ok(`cp '${work}/three' '${mnt}/f'`)
       assert.equal(await readsToRead(three), 0, 'the first read after this mount wrote the file is the kernel page cache')
       assert.equal(await readsToRead(three), 0)
@@ -98,6 +97,13 @@ test('mount: a file read again, unchanged, comes from the kernel page cache (kee
     ['--cache-ttl-ms', '60000', '--metrics', `127.0.0.1:${port}`],
   )
 })
+
+/** `bytes` random bytes in the file `work/name`, to be copied in by a tool; returned for comparison. */
+async function workFile(work: string, name: string, bytes: number): Promise<Buffer> {
+  const data = randomBytes(bytes)
+  await writeFile(join(work, name), data)
+  return data
+}
 
 /** Reads `mnt/name` whole, checks it holds `expected`, and says how many reads reached the daemon behind `port`. */
 async function readsToReadF(port: number, mnt: string, expected: Buffer, name = 'f'): Promise<number> {
@@ -113,12 +119,10 @@ test("mount: after this mount's own write, a version PUT elsewhere is read anew,
   await withMount(
     async (mount, { mnt, work }) => {
       // As the benchmark writes and reads (dd, committed at fsync, then closed): read back from the kernel.
-      const dd = randomBytes(4 << 20)
-      await writeFile(join(work, 'dd'), dd)
+      const dd = await workFile(work, 'dd', 4 << 20)
       await ok(`dd if='${work}/dd' of='${mnt}/g' bs=1M conv=fsync status=none`)
       assert.equal(await readsToReadF(port, mnt, dd, 'g'), 0)
-      const mine = randomBytes(1 << 20)
-      await writeFile(join(work, 'mine'), mine)
+      const mine = await workFile(work, 'mine', 1 << 20)
       await ok(`cp '${work}/mine' '${mnt}/f'`)
       assert.equal(await readsToReadF(port, mnt, mine), 0)
       // A same-size version PUT through the object layer (no direct I/O): the kernel's pages of ours must go.
@@ -127,8 +131,7 @@ test("mount: after this mount's own write, a version PUT elsewhere is read anew,
       assert.ok((await readsToReadF(port, mnt, theirs)) > 0, 'the version PUT elsewhere is read from the daemon')
       // 100 bytes at 5000, without O_TRUNC: the page they land in is not whole, so the kernel leaves
       // it to be read from the daemon; every other byte is the version before.
-      const patch = randomBytes(100)
-      await writeFile(join(work, 'patch'), patch)
+      const patch = await workFile(work, 'patch', 100)
       await ok(`dd if='${work}/patch' of='${mnt}/f' bs=100 seek=50 count=1 conv=notrunc status=none`)
       const expected = Buffer.from(theirs)
       patch.copy(expected, 5000)
@@ -145,11 +148,9 @@ test('mount: a reader of the old version, open while this mount writes the file,
   const port = await freePort()
   await withMount(
     async (_mount, { mnt, work }) => {
-      const old = randomBytes(1 << 20)
-      await writeFile(join(work, 'old'), old)
+      const old = await workFile(work, 'old', 1 << 20)
       await ok(`cp '${work}/old' '${mnt}/f'`)
-      const patch = randomBytes(100)
-      await writeFile(join(work, 'patch'), patch)
+      const patch = await workFile(work, 'patch', 100)
       // The reader opens first; the writer puts 100 bytes at 5000 (a page the kernel does not hold
       // whole); then the reader reads that page through its own version, the old one, into the cache.
       const script = [
