@@ -12,12 +12,13 @@
 // their sizes, connections opened), what the consumer received (body pieces), the
 // process's context switches, and the first response's headers. With profileFile,
 // a CPU profile of the measured reads alone.
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3'
+import { GetObjectCommand } from '@aws-sdk/client-s3'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
 import { Agent, get, type IncomingMessage } from 'node:http'
 import { writeFileSync } from 'node:fs'
 import { Session } from 'node:inspector'
 import type { Socket } from 'node:net'
+import { benchS3Client } from './targets.ts'
 
 interface Options {
   endpoint: string
@@ -66,13 +67,7 @@ class CountingAgent extends Agent {
 }
 
 const agent = new CountingAgent({ keepAlive: true, maxSockets: 64 })
-const s3 = new S3Client({
-  endpoint: o.endpoint,
-  region: 'us-east-1',
-  forcePathStyle: true,
-  credentials: { accessKeyId: o.accessKeyId, secretAccessKey: o.secretAccessKey },
-  requestHandler: { httpAgent: agent } as never,
-})
+const s3 = benchS3Client(o, agent)
 
 let firstHeaders: Record<string, string> | null = null
 const note = (res: IncomingMessage) => {

@@ -108,23 +108,28 @@ export async function inParallel(count: number, parallel: number, work: (index: 
   await Promise.all(Array.from({ length: Math.min(parallel, count) }, worker))
 }
 
+/** The SDK client every S3 benchmark reads with: default settings, path-style, over `agent`. */
+export function benchS3Client(info: { endpoint: string; accessKeyId: string; secretAccessKey: string }, agent: Agent): S3Client {
+  return new S3Client({
+    endpoint: info.endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: info.accessKeyId, secretAccessKey: info.secretAccessKey },
+    requestHandler: { httpAgent: agent } as never,
+  })
+}
+
 export function s3Target(
   name: string,
   info: { endpoint: string; accessKeyId: string; secretAccessKey: string },
   onClose: () => Promise<void>,
   bucket = benchBucket,
 ): Target {
+  // The SDK's default retry (3 attempts) stays on, as for any real client: a
+  // keep-alive socket the server closed just as a request went out is retried, not
+  // fatal. Every repeated attempt is counted and reported (retries()).
   const agent = new Agent({ keepAlive: true, maxSockets: 64 })
-  const s3 = new S3Client({
-    endpoint: info.endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: info.accessKeyId, secretAccessKey: info.secretAccessKey },
-    // The SDK's default retry (3 attempts) stays on, as for any real client: a
-    // keep-alive socket the server closed just as a request went out is retried, not
-    // fatal. Every repeated attempt is counted and reported (retries()).
-    requestHandler: { httpAgent: agent } as never,
-  })
+  const s3 = benchS3Client(info, agent)
   let retried = 0
   const send = s3.send.bind(s3)
   s3.send = (async (command: never) => {
