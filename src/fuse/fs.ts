@@ -942,9 +942,9 @@ export class BlobFs {
     return handle
   }
 
-  /** Some handle is open on `path` (whatever it reads). */
-  private hasHandles(path: string): boolean {
-    for (const handle of this.handles.values()) if (handle.path === path) return true
+  /** Some handle open on `path` passes `test` (any handle, without one). */
+  private hasHandles(path: string, test: (handle: Handle) => boolean = () => true): boolean {
+    for (const handle of this.handles.values()) if (handle.path === path && test(handle)) return true
     return false
   }
 
@@ -980,7 +980,7 @@ export class BlobFs {
         assert.ok(entry.objectId !== null)
         const { objectId } = entry
         // Only this version is read on the path from now on, if no other handle there reads another.
-        const alone = ![...this.handles.values()].some((other) => other.path === path && (other.file !== null || other.version?.objectId !== objectId))
+        const alone = !this.hasHandles(path, (other) => other.file !== null || other.version?.objectId !== objectId)
         const keepCache = !directIo && alone && this.kernelVersions.get(path) === objectId
         if (alone && !directIo) this.kernelVersions.set(path, objectId)
         else this.kernelVersions.delete(path)
