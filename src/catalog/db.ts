@@ -164,38 +164,21 @@ export class Db {
   }
 
   /**
-   * One SERIALIZABLE transaction sent in one flight: BEGIN, the statements `build`
-   * makes, and COMMIT pipelined on one connection, so it costs one round trip where
-   * `tx` costs two more (tx's BEGIN is answered before its callback runs, its COMMIT
-   * sent after the callback's statements are answered). Only for statements that need
-   * no answer from each other. `build` gets the connection typed as a transaction and
-   * must only issue statements on it (it may run more than once, like tx's callback).
-   *
-   * When a statement fails the transaction is rolled back (the pipelined COMMIT
-   * answers ROLLBACK and changes nothing): the statements' outcomes come back settled,
-   * for the caller to read or throw, except retryable failures (retried like `tx`).
-   * A failure to reach the database, or of COMMIT itself, throws as in `tx`.
+   * Runs one writing statement on its own, outside an explicit transaction: the
+   * database commits it at once (an implicit transaction), one round trip and no
+   * BEGIN or COMMIT to parse. Only for a statement whose whole effect is checked by
+   * locks at any isolation level: a single-row INSERT ... ON CONFLICT DO NOTHING, whose
+   * existence check is the unique index and whose parent check is the foreign key.
+   * CockroachDB runs it SERIALIZABLE anyway; PostgreSQL at the session's default,
+   * where SERIALIZABLE would change no outcome for such a statement; the embedded
+   * catalog runs one client's work at a time. Retried like `tx` on 40001/40P01 (a
+   * statement that failed had no effect); other errors are mapped like `tx`'s, so the
+   * caller turns the ones that mean something to it (a foreign key violation) into
+   * BlobfsErrors inside `statement`.
    */
-  async pipelinedTx(build: (q: TxSql) => postgres.PendingQuery<postgres.Row[]>[]): Promise<PromiseSettledResult<postgres.RowList<postgres.Row[]>>[]> {
-    return this.retried(async () => {
-      const reserved = await this.sql.reserve()
-      try {
-        const q = reserved as unknown as TxSql
-        const flight = [q`BEGIN ISOLATION LEVEL SERIALIZABLE`, ...build(q), q`COMMIT`]
-        const settled = await Promise.allSettled(flight)
-        const statements = settled.slice(1, -1)
-        const retryable = settled.find((s) => s.status === 'rejected' && isRetryable(s.reason))
-        if (retryable) throw (retryable as PromiseRejectedResult).reason
-        for (const edge of [settled[0]!, settled.at(-1)!]) if (edge.status === 'rejected') throw edge.reason
-        const committed = (settled.at(-1) as PromiseFulfilledResult<postgres.RowList<postgres.Row[]>>).value.command === 'COMMIT'
-        if (!committed && statements.every((s) => s.status === 'fulfilled')) throw new BlobfsError('Internal', 'a pipelined transaction was rolled back with no statement failing')
-        return statements
-      } finally {
-        reserved.release()
-      }
-    })
+  async alone<T>(statement: (sql: Sql) => Promise<T>): Promise<T> {
+    return this.retried(() => statement(this.sql))
   }
-
 
   /**
    * Runs a read-only statement outside an explicit transaction (one statement sees

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict'
 import { BlobfsError } from '../errors.ts'
 import { catalogRowsPerInsertMax, chunkDeletionDelayMsDefault, renamePrefixKeysMax } from '../limits.ts'
 import { insertChunkRows, queueDegradedStripes, retireObject } from './chunk-map.ts'
-import { toBlobfsError, toNumber, type Db, type Queryable, type TxSql } from './db.ts'
+import { sqlStateOf, toNumber, type Db, type Queryable, type TxSql } from './db.ts'
 import { checkBucketName, encodeKey, prefixEnd, startsWith } from './keys.ts'
 import { listObjects } from './listing.ts'
 import { batches, objectColumns, objectFromRow } from './rows.ts'
@@ -29,6 +29,9 @@ import type {
   StripeRecord,
 } from './types.ts'
 import { checkAttributes, checkCrc, checkInline, checkName, checkParts, checkSize, checkUuid, invalid, parseScheme, checkPosix } from './validate.ts'
+
+/** SQLSTATE of a foreign key violation: the row's bucket is not there. */
+const foreignKeyViolation = '23503'
 
 export interface ObjectsConfig {
   /** How long a replaced or deleted version's chunks stay readable before GC may delete them. */
@@ -160,7 +163,7 @@ export class Objects {
     }
     const partsCount = 'parts' in parts && parts.parts.length > 1 ? parts.parts.length : null
     const posix = attributes.posix
-    const insertRow = (q: TxSql, onConflict: 'nothing' | 'fail') =>
+    const insertRow = (q: Queryable, onConflict: 'nothing' | 'fail') =>
       q`INSERT INTO bucket_objects AS o (object_id, bucket_name, object_key, size_bytes, etag, content_type, erasure_coding_scheme,
             inline_data, parts_count, checksum_crc32c, user_metadata, http_headers, posix_mode, posix_uid, posix_gid, mtime_ns, ctime_ns, symlink_target)
           VALUES (${objectId}, ${bucket}, ${key}, ${sizeBytes}, ${etag}, ${attributes.contentType}, ${scheme},
@@ -170,15 +173,18 @@ export class Objects {
           RETURNING ${q.unsafe(objectColumns)}`
 
     // A new key whose bytes are inline (small files: tar x, cp, rsync) has nothing to
-    // write but its row, and the insert is the existence check (see below): BEGIN, the
-    // bucket check, the insert and COMMIT go in one flight. A key that exists inserts
-    // nothing there, so that transaction changed nothing and the one below replaces it.
+    // write but its row, and the insert is the existence check (see below): it is the
+    // whole commit, one statement on its own (Db.alone), its foreign key the bucket
+    // check. A key that exists inserts nothing there, so that statement changed nothing
+    // and the transaction below replaces it.
     if (ifMatch === undefined && inline !== null) {
-      const [buckets, inserted] = await this.db.pipelinedTx((q) => [q`SELECT bucket_name FROM storage_buckets WHERE bucket_name = ${bucket}`, insertRow(q, 'nothing')])
-      if (buckets!.status === 'rejected') throw toBlobfsError(buckets!.reason)
-      if (buckets!.value.length === 0) throw new BlobfsError('NoSuchBucket', `bucket ${bucket} does not exist`)
-      if (inserted!.status === 'rejected') throw toBlobfsError(inserted!.reason)
-      if (inserted!.value.length === 1) return { object: objectFromRow(inserted!.value[0]!), replaced: null, repairsQueued: 0 }
+      const inserted = await this.db.alone((sql) =>
+        insertRow(sql, 'nothing').catch((error: unknown) => {
+          if (sqlStateOf(error) === foreignKeyViolation) throw new BlobfsError('NoSuchBucket', `bucket ${bucket} does not exist`)
+          throw error
+        }),
+      )
+      if (inserted.length === 1) return { object: objectFromRow(inserted[0]!), replaced: null, repairsQueued: 0 }
     }
 
     return this.db.tx(async (q) => {

@@ -17,6 +17,8 @@ import { readSync, writeSync } from 'node:fs'
 import { open, unlink, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 
+const spoolPageBytes = 4096
+
 /** Memory shared by all spools of one daemon. */
 export class SpoolBudget {
   private usedBytes = 0
@@ -125,7 +127,10 @@ export class Spool {
   private growMemory(needBytes: number): boolean {
     const memory = this.memory!
     if (needBytes > this.options.memoryBytesMax) return false
-    const capacity = Math.min(this.options.memoryBytesMax, Math.max(needBytes, memory.length * 2, 64 * 1024))
+    // Doubling from the first write's size in pages: a small file (tar x, rsync) takes
+    // the page or two it needs, not a large zeroed buffer each (their memory, all
+    // external to V8's heap, drove full GCs of the daemon in tar x).
+    const capacity = Math.min(this.options.memoryBytesMax, Math.max(Math.ceil(needBytes / spoolPageBytes) * spoolPageBytes, memory.length * 2))
     if (!this.options.budget.tryReserve(capacity - memory.length)) return false
     const grown = Buffer.alloc(capacity)
     memory.copy(grown, 0, 0, this.size)

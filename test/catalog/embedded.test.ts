@@ -184,16 +184,27 @@ test('replies are written like PostgreSQL flushes them: a statement in one write
   } as typeof write
   try {
     await db.sql`CREATE TABLE t (id INT8 PRIMARY KEY)`
+    // A client that pipelines a transaction: BEGIN, its statements and COMMIT sent
+    // without waiting on an answer, on one connection.
+    const pipelined = async (id: number) => {
+      const q = await db.sql.reserve()
+      try {
+        return await Promise.all([q`BEGIN`, q`INSERT INTO t (id) VALUES (${id})`, q`SELECT id FROM t WHERE id = ${1}`, q`COMMIT`])
+      } finally {
+        q.release()
+      }
+    }
     // First uses prepare the statements on the one connection (a describe round trip each).
-    await db.pipelinedTx((q) => [q`INSERT INTO t (id) VALUES (${1})`, q`SELECT id FROM t WHERE id = ${1}`])
+    await pipelined(1)
     writes = 0
     const rows = await db.sql`SELECT id FROM t WHERE id = ${1}`
     assert.deepEqual(rows.map((r) => r.id), [1n])
     assert.equal(writes, 1, 'Bind, Describe, Execute and Sync are answered in one write')
     writes = 0
-    const [inserted, selected] = await db.pipelinedTx((q) => [q`INSERT INTO t (id) VALUES (${2})`, q`SELECT id FROM t WHERE id = ${1}`])
-    assert.equal(inserted!.status, 'fulfilled')
-    assert.deepEqual(selected!.status === 'fulfilled' && selected!.value.map((r) => r.id), [1n])
+    const [, inserted, selected, committed] = await pipelined(2)
+    assert.equal(inserted.count, 1)
+    assert.deepEqual(selected.map((r) => r.id), [1n])
+    assert.equal(committed.command, 'COMMIT')
     assert.equal(writes, 1, 'BEGIN, two statements and COMMIT, sent together, are answered together')
     // A transaction that waits on each answer still gets each one.
     assert.deepEqual(await db.tx(async (q) => (await q`SELECT id FROM t ORDER BY id`).map((r) => r.id)), [1n, 2n])

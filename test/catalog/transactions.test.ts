@@ -5,11 +5,10 @@ import assert from 'node:assert/strict'
 import { createServer } from 'node:net'
 import { test } from 'node:test'
 import { ChunkMap } from '../../src/catalog/chunks.ts'
-import { Db, type TxSql } from '../../src/catalog/db.ts'
-import { isBlobfsError } from '../../src/errors.ts'
+import { Db } from '../../src/catalog/db.ts'
+import { BlobfsError, isBlobfsError } from '../../src/errors.ts'
 import { startPostgres } from '../support/postgres-server.ts'
 import { forEachBackend } from './harness.ts'
-import { replyHoldingProxy } from './reply-hold.ts'
 
 forEachBackend((backend) => {
   test('every transaction runs SERIALIZABLE', async () => {
@@ -42,39 +41,23 @@ forEachBackend((backend) => {
     }
   })
 
-  test('pipelinedTx sends BEGIN, its statements and COMMIT in one flight, without waiting on an answer', async () => {
-    const proxy = await replyHoldingProxy(await backend.freshUrl())
-    const db = new Db({ url: proxy.url, connectionsMax: 1 })
+  test('alone sends one statement, committed on its own: no BEGIN or COMMIT, errors mapped like tx', async () => {
+    const statements: string[] = []
+    const db = new Db({ url: await backend.freshUrl(), onStatement: (text) => statements.push(text) })
     try {
       await db.sql`CREATE TABLE t (id INT8 PRIMARY KEY)`
-      const insert = (q: TxSql, id: number) => q`INSERT INTO t (id) VALUES (${id}) RETURNING id`
-      // A statement's first use on a connection waits for its description; later ones do not.
-      await db.pipelinedTx((q) => [insert(q, 1)])
-      proxy.hold()
-      const pending = db.pipelinedTx((q) => [insert(q, 2), q`SELECT count(*)::INT8 AS n FROM t`])
-      // The server answered a COMMIT while every answer was held: the client sent it unprompted.
-      await proxy.waitForHeld((text) => text.includes('COMMIT\0'))
-      proxy.release()
-      const [inserted, counted] = await pending
-      assert.equal(inserted!.status, 'fulfilled')
-      assert.equal(counted!.status === 'fulfilled' && counted!.value[0]!.n, 2n)
-      assert.deepEqual((await db.sql`SELECT id FROM t ORDER BY id`).map((r) => r.id), [1n, 2n])
-    } finally {
-      await db.close()
-      await proxy.close()
-    }
-  })
-
-  test('pipelinedTx: a failing statement rolls the whole transaction back and comes back settled', async () => {
-    const db = new Db({ url: await backend.freshUrl() })
-    try {
-      await db.sql`CREATE TABLE t (id INT8 PRIMARY KEY)`
-      const [first, second] = await db.pipelinedTx((q) => [q`INSERT INTO t (id) VALUES (1)`, q`INSERT INTO t (id) VALUES (1)`])
-      assert.equal(first!.status, 'fulfilled')
-      assert.equal(second!.status, 'rejected')
-      assert.equal((await db.sql`SELECT id FROM t`).length, 0, 'the first insert was rolled back with the second')
-      const [again] = await db.pipelinedTx((q) => [q`INSERT INTO t (id) VALUES (1) RETURNING id`])
-      assert.equal(again!.status === 'fulfilled' && again!.value[0]!.id, 1n, 'the connection is usable after the rollback')
+      statements.length = 0
+      const rows = await db.alone((sql) => sql`INSERT INTO t (id) VALUES (${1}) ON CONFLICT (id) DO NOTHING RETURNING id`)
+      assert.deepEqual(rows.map((r) => r.id), [1n])
+      assert.deepEqual(statements, ['INSERT INTO t (id) VALUES ($1) ON CONFLICT (id) DO NOTHING RETURNING id'])
+      // Committed: another connection sees it (the pool's second one, inside a transaction).
+      assert.deepEqual(await db.tx(async (q) => (await q`SELECT id FROM t`).map((r) => r.id)), [1n])
+      assert.equal((await db.alone((sql) => sql`INSERT INTO t (id) VALUES (${1}) ON CONFLICT (id) DO NOTHING RETURNING id`)).length, 0)
+      await assert.rejects(db.alone((sql) => sql`INSERT INTO t (id) VALUES (${1})`), (e) => isBlobfsError(e, 'Internal') && /23505/.test(e.message))
+      await assert.rejects(
+        db.alone((sql) => sql`INSERT INTO t (id) VALUES (${1})`.catch(() => Promise.reject(new BlobfsError('PreconditionFailed', 'mapped by the caller')))),
+        (e) => isBlobfsError(e, 'PreconditionFailed'),
+      )
     } finally {
       await db.close()
     }

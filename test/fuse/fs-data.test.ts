@@ -55,6 +55,25 @@ test('all spools together share one memory budget: the file that would pass it g
   assert.equal(fs.gauges.spoolMemoryBytes, 0)
 })
 
+test('a small file takes the memory pages it needs from the budget, growing by doubling; the bytes and the holes read back', async () => {
+  const budget = new SpoolBudget(1024 * KiB)
+  const spool = new Spool({ budget, memoryBytesMax: 256 * KiB, dir: tmpdir() })
+  try {
+    await spool.write(Buffer.alloc(3071, 1), 0) // tar's first write of a 3 KiB file
+    assert.equal(budget.memoryBytesUsed, 4 * KiB)
+    await spool.write(Buffer.alloc(1426, 2), 3071)
+    assert.equal(budget.memoryBytesUsed, 8 * KiB)
+    await spool.write(Buffer.alloc(10, 3), 20 * KiB) // a hole up to here
+    assert.equal(budget.memoryBytesUsed, 24 * KiB)
+    const back = await spool.read(0, spool.sizeBytes)
+    assert.ok(back.equals(Buffer.concat([Buffer.alloc(3071, 1), Buffer.alloc(1426, 2), Buffer.alloc(20 * KiB - 4497), Buffer.alloc(10, 3)])))
+    assert.equal(spool.onDisk, false)
+  } finally {
+    await spool.close()
+  }
+  assert.equal(budget.memoryBytesUsed, 0)
+})
+
 test('a spool on disk is written and read without the thread pool: FUSE writes never queue behind other file I/O', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'blobfs-spool-test-'))
   const spool = new Spool({ budget: new SpoolBudget(0), memoryBytesMax: 0, dir })
