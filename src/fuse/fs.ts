@@ -33,7 +33,7 @@ import {
 import { logger, type Logger } from '../log.ts'
 import type { ListedObjectInfo, ObjectInfo, ObjectLayer, PosixAttributes, WriteOptions } from '../objects/types.ts'
 import { BlockReader, type ObjectVersion, type ReadStream } from './block-reader.ts'
-import { errno, fsError, toFsError } from './errno.ts'
+import { errno, fsError, toFsError, type FsError } from './errno.ts'
 import { Spool, SpoolBudget } from './spool.ts'
 
 const { S_IFREG, S_IFDIR, S_IFLNK, O_RDONLY, O_TRUNC } = constants
@@ -202,6 +202,12 @@ class OpenFile {
   stream: StreamingUpload | null = null
   /** An upload while writing failed once: this file is uploaded at close only. */
   streamFailed = false
+  /**
+   * A write or truncate of the spool failed (a full spool disk): the spool may hold part
+   * of it, bytes nobody was told are there. Nothing of this open file is committed any
+   * more; its reads, writes, flush and fsync answer EIO, and the stored version stays.
+   */
+  spoolFailed: Error | null = null
   /**
    * The kernel's pages of this file hold no bytes but the spool's: true from an open
    * that finds no other handle on the path and reads through the page cache, false
@@ -726,7 +732,7 @@ export class BlobFs {
         }
         // Files being written under the directory are committed first, then move with it.
         const moving = [...this.openFiles.values()].filter((file) => file.path.startsWith(`${from}/`))
-        for (const file of moving) await file.lock.run(() => this.upload(file))
+        for (const file of moving) if (!file.spoolFailed) await file.lock.run(() => this.upload(file))
         await objects.renamePrefix(bucket, this.dirKeyOf(from), this.dirKeyOf(to))
         for (const file of moving) this.openFiles.delete(file.path)
         for (const file of moving) {
@@ -756,7 +762,7 @@ export class BlobFs {
       }
       if (target?.kind === 'dir') throw fsError(errno.EISDIR, `${to}: is a directory`)
       const file = this.openFiles.get(from)
-      if (file) await file.lock.run(() => this.upload(file))
+      if (file && !file.spoolFailed) await file.lock.run(() => this.upload(file))
       await objects.renameObject(bucket, this.keyOf(from), this.keyOf(to))
       const replaced = this.openFiles.get(to)
       if (replaced) {
@@ -1051,6 +1057,7 @@ export class BlobFs {
       const { file, version, stream } = this.handle(fh)
       if (file) {
         return file.lock.run(async () => {
+          this.checkSpool(file)
           if (file.spool) return file.spool.read(position, length)
           if (!file.base) return Buffer.alloc(0)
           return this.reader.read(file.base, position, length, stream)
@@ -1067,6 +1074,7 @@ export class BlobFs {
       const { file, writable } = this.handle(fh)
       if (!file || !writable) throw fsError(errno.EBADF, 'file not open for writing')
       await file.lock.run(async () => {
+        this.checkSpool(file)
         await this.materialize(file)
         const spool = file.spool!
         if (position < spool.sizeBytes) {
@@ -1077,8 +1085,7 @@ export class BlobFs {
         try {
           await spool.write(data, position)
         } catch (error) {
-          file.kernelPagesMatch = false // the kernel marks the pages of a failed write stale; the spool may hold part of it
-          throw error
+          throw this.spoolFailed(file, error)
         }
         if (!file.unlinked) {
           this.kernelSizes.set(file.path, spool.sizeBytes) // the kernel extends its size as it writes
@@ -1205,8 +1212,13 @@ export class BlobFs {
       file.spool = this.newSpool()
       file.appendOnly = true
     } else {
+      this.checkSpool(file)
       await this.materialize(file)
-      await file.spool!.truncate(sizeBytes)
+      try {
+        await file.spool!.truncate(sizeBytes)
+      } catch (error) {
+        throw this.spoolFailed(file, error)
+      }
       file.appendOnly = false
     }
     file.dirty = true
@@ -1270,7 +1282,31 @@ export class BlobFs {
     await stream.reading?.catch(() => {})
   }
 
+  /**
+   * Marks the open file's spool as holding an unknown part of a failed change
+   * (OpenFile.spoolFailed); the error to answer: ENOSPC or EDQUOT as the spool's disk
+   * said, EIO for anything else.
+   */
+  private spoolFailed(file: OpenFile, error: unknown): FsError {
+    file.spoolFailed = error instanceof Error ? error : new Error(String(error))
+    file.kernelPagesMatch = false // the kernel marks the pages of a failed write stale
+    this.log.warn({ path: file.path, err: error }, 'a write to the spool failed; nothing written through this open file will be committed')
+    const code = (error as NodeJS.ErrnoException | null)?.code
+    const value = code === 'ENOSPC' ? errno.ENOSPC : code === 'EDQUOT' ? errno.EDQUOT : errno.EIO
+    return fsError(value, `${file.path}: the write spool (${this.config.spoolDir}) failed: ${file.spoolFailed.message}`, error)
+  }
+
+  private checkSpool(file: OpenFile): void {
+    if (file.spoolFailed) {
+      throw fsError(errno.EIO, `${file.path}: an earlier write to it failed (${file.spoolFailed.message}); nothing written since it was opened is committed`, file.spoolFailed)
+    }
+  }
+
   private async upload(file: OpenFile): Promise<void> {
+    if (file.spoolFailed) {
+      await this.stopStream(file)
+      this.checkSpool(file)
+    }
     if (!file.dirty || file.unlinked) {
       await this.stopStream(file)
       return

@@ -74,6 +74,40 @@ test('a small file takes the memory pages it needs from the budget, growing by d
   assert.equal(budget.memoryBytesUsed, 0)
 })
 
+test('a write the spool disk has no room for: EIO from then on through that open file, and nothing of it is committed', async () => {
+  // The spool lives on a tmpfs of 64 KiB: a 128 KiB write gets part of its bytes in, then ENOSPC.
+  const dir = await mkdtemp(join(tmpdir(), 'blobfs-spool-full-'))
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir])
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true })
+    throw new Error(`this test gives the spool a full tmpfs; it needs root (mount -t tmpfs): ${(error as Error).message}`)
+  }
+  try {
+    const { fs, objects } = await harness({ spoolMemoryBytesPerFile: 0, spoolMemoryBytesTotal: 0, spoolDir: dir })
+    await writeFile(fs, '/kept', 'the stored version')
+    const fh = await fs.open('/kept', O_WRONLY)
+    const reader = await fs.open('/kept', O_RDONLY)
+    await fs.write(fh, Buffer.from('THE'), 0) // acknowledged, not yet committed
+    assert.equal(await errnoOf(fs.write(fh, Buffer.alloc(128 * KiB, 0x61), 8 * KiB)), 'ENOSPC')
+    // The spool now holds part of a write that failed: nobody may see it or commit it.
+    assert.equal(await errnoOf(fs.read(reader, 100, 0)), 'EIO')
+    assert.equal(await errnoOf(fs.write(fh, Buffer.from('more'), 3)), 'EIO')
+    assert.equal(await errnoOf(fs.fsync(fh)), 'EIO')
+    assert.equal(await errnoOf(fs.flush(fh)), 'EIO')
+    await fs.release(fh).catch(() => {})
+    await fs.release(reader).catch(() => {})
+    assert.equal(objects.peek('b', 'kept')!.toString(), 'the stored version', 'the stored version stays, whole')
+    assert.equal((await readFile(fs, '/kept')).toString(), 'the stored version')
+    // A new open starts afresh, and the spool disk has its room back.
+    await writeFile(fs, '/kept', 'written again')
+    assert.equal(objects.peek('b', 'kept')!.toString(), 'written again')
+  } finally {
+    execFileSync('umount', ['-l', dir])
+    await rm(dir, { recursive: true, force: true })
+  }
+})
+
 test('a spool on disk is written and read without the thread pool: FUSE writes never queue behind other file I/O', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'blobfs-spool-test-'))
   const spool = new Spool({ budget: new SpoolBudget(0), memoryBytesMax: 0, dir })
