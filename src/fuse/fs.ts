@@ -752,8 +752,13 @@ export class BlobFs {
             this.kernelSizes.set(to + path.slice(from.length), size)
           }
         }
-        for (const path of [...this.kernelVersions.keys()]) {
-          if (path.startsWith(`${from}/`) || path.startsWith(`${to}/`)) this.kernelVersions.delete(path)
+        // So do its pages: each object keeps its id, so what the kernel holds is still that version.
+        for (const [path, version] of [...this.kernelVersions.entries()]) {
+          if (path.startsWith(`${to}/`)) this.kernelVersions.delete(path)
+          else if (path.startsWith(`${from}/`)) {
+            this.kernelVersions.delete(path)
+            this.kernelVersions.set(to + path.slice(from.length), version)
+          }
         }
         // Every cached path under either name is stale: start afresh (renames of directories are rare).
         this.attrCache.clear()
@@ -781,8 +786,12 @@ export class BlobFs {
       this.kernelSizes.delete(from)
       if (held === undefined) this.kernelSizes.delete(to)
       else this.kernelSizes.set(to, held)
+      // The kernel's pages go with its inode, and the object keeps its id: rsync's temporary
+      // file, renamed over the real name once written, is read back from the kernel.
+      const version = this.kernelVersions.get(from)
       this.kernelVersions.delete(from)
-      this.kernelVersions.delete(to)
+      if (version === undefined) this.kernelVersions.delete(to)
+      else this.kernelVersions.set(to, version)
       this.settle(from, null)
       this.settle(to, 'exists')
     })

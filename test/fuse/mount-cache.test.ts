@@ -113,6 +113,27 @@ async function readsToReadF(port: number, mnt: string, expected: Buffer, name = 
   return (await reads()) - before
 }
 
+test('mount: a file written here and renamed (a temporary file, then rename over the name, as rsync does) is read from the kernel under its new name', { timeout }, async () => {
+  assert.ok(bindingTakesKeepCache(), 'the FUSE binding built here predates the keep_cache patch: run `npm run build:fuse`')
+  const port = await freePort()
+  await withMount(
+    async (mount, { mnt, work }) => {
+      const old = randomBytes(1 << 20)
+      await mount.request({ cmd: 'put', key: 'f', base64: old.toString('base64') })
+      assert.ok((await readsToReadF(port, mnt, old)) > 0, 'the old version is read from the daemon')
+      const fresh = await workFile(work, 'fresh', 1 << 20)
+      await ok(`cp '${work}/fresh' '${mnt}/.f.tmp' && mv '${mnt}/.f.tmp' '${mnt}/f'`)
+      assert.equal(await readsToReadF(port, mnt, fresh), 0, 'the renamed file is the kernel page cache, not the old version')
+      // A directory renamed with such a file in it: the same under the new path.
+      const inDir = await workFile(work, 'in-dir', 1 << 20)
+      await ok(`mkdir '${mnt}/d' && cp '${work}/in-dir' '${mnt}/d/g' && mv '${mnt}/d' '${mnt}/e'`)
+      assert.equal(await readsToReadF(port, mnt, inDir, 'e/g'), 0)
+      assert.equal(await mount.request<string>({ cmd: 'sha256', key: 'f' }), createHash('sha256').update(fresh).digest('hex'))
+    },
+    ['--cache-ttl-ms', '60000', '--metrics', `127.0.0.1:${port}`],
+  )
+})
+
 test("mount: after this mount's own write, a version PUT elsewhere is read anew, and a partial-page write reads back exact", { timeout }, async () => {
   assert.ok(bindingTakesKeepCache(), 'the FUSE binding built here predates the keep_cache patch: run `npm run build:fuse`')
   const port = await freePort()
