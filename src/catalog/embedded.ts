@@ -41,6 +41,7 @@ import { embeddedConnectionsMax, embeddedSessionHoldMsMax } from '../limits.ts'
 import { logger } from '../log.ts'
 import { Db } from './db.ts'
 import { migrate } from './migrations.ts'
+import { openDurablePGlite, type SyncCounter } from './pglite-durable.ts'
 
 const log = logger('catalog')
 
@@ -66,6 +67,8 @@ export interface EmbeddedCatalogStats {
   units: number
   /** Clients disconnected for holding the session too long. */
   stalledClients: number
+  /** fsync calls the database made to its files on disk (a commit makes one; in memory: none). */
+  fileSyncs: number
 }
 
 export interface EmbeddedCatalog {
@@ -371,8 +374,9 @@ export async function startEmbeddedCatalog(options: EmbeddedCatalogOptions = {})
     directory = join(options.dataDir, 'catalog')
   }
   let db: PGlite
+  const fileSyncs: SyncCounter = { syncs: 0 }
   try {
-    db = options.database ?? (await PGlite.create(directory))
+    db = options.database ?? (directory === undefined ? await PGlite.create() : await openDurablePGlite(directory, fileSyncs))
   } catch (error) {
     unlock()
     throw new BlobfsError('CatalogUnavailable', `could not open the embedded catalog${directory ? ` in ${directory}` : ''}: ${(error as Error).message}`, { cause: error })
@@ -450,7 +454,7 @@ export async function startEmbeddedCatalog(options: EmbeddedCatalogOptions = {})
   return {
     url,
     port,
-    stats: () => ({ connections: clients.size, queuedMessages: scheduler.queued, units: scheduler.units, stalledClients: scheduler.stalled }),
+    stats: () => ({ connections: clients.size, queuedMessages: scheduler.queued, units: scheduler.units, stalledClients: scheduler.stalled, fileSyncs: fileSyncs.syncs }),
     stop,
   }
 }

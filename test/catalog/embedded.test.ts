@@ -67,6 +67,40 @@ test('the catalog lives in <data-dir>/catalog, survives a restart, and one proce
   }
 })
 
+test('on disk, a commit is answered after an fsync of the WAL: PostgreSQL runs with fsync on, and the file system under it syncs', async () => {
+  const dataDir = tempDir()
+  const server = await startEmbeddedCatalog({ dataDir, migrate: false })
+  const db = new Db({ url: server.url, connectionsMax: 1 })
+  try {
+    assert.deepEqual((await db.sql`SHOW fsync`).map((r) => r.fsync), ['on'])
+    assert.deepEqual((await db.sql`SHOW wal_sync_method`).map((r) => r.wal_sync_method), ['fsync'])
+    await db.sql`CREATE TABLE t (id INT8 PRIMARY KEY)`
+    const before = server.stats().fileSyncs
+    await db.sql`INSERT INTO t (id) VALUES (${1})`
+    assert.equal(server.stats().fileSyncs - before, 1, 'the commit of one insert syncs the WAL once')
+    await db.alone((sql) => sql`INSERT INTO t (id) VALUES (${2}) ON CONFLICT (id) DO NOTHING RETURNING id`)
+    await db.tx(async (q) => q`INSERT INTO t (id) VALUES (${3})`)
+    assert.equal(server.stats().fileSyncs - before, 3, 'and so does every other commit that wrote')
+    await db.sql`SELECT id FROM t`
+    await db.tx(async (q) => q`SELECT id FROM t`)
+    assert.equal(server.stats().fileSyncs - before, 3, 'a read commits nothing to sync')
+  } finally {
+    await db.close()
+    await server.stop()
+  }
+  // In memory there is nothing to sync.
+  const memory = await startEmbeddedCatalog({ migrate: false })
+  try {
+    const inMemory = new Db({ url: memory.url, connectionsMax: 1 })
+    await inMemory.sql`CREATE TABLE t (id INT8 PRIMARY KEY)`
+    await inMemory.sql`INSERT INTO t (id) VALUES (${1})`
+    await inMemory.close()
+    assert.equal(memory.stats().fileSyncs, 0)
+  } finally {
+    await memory.stop()
+  }
+})
+
 test('many clients at once: every unit of work stays whole and every answer is right', async () => {
   const server = await startEmbeddedCatalog({ migrate: false, database: await fresh() })
   // 14 processes' worth of pools, as in a 12-node cluster with a gateway and a mount.
