@@ -6,8 +6,9 @@
 // the process, not of the machine. The catalog's commit is what acknowledges a write
 // (an object exists once its row is committed), so here PostgreSQL runs with fsync on,
 // with `wal_sync_method=fsync` (Emscripten's fdatasync is a no-op it cannot reach), and
-// NODEFS's fsync calls the kernel's: a COMMIT is answered once its WAL is on disk, and
-// a checkpoint once the data files it wrote are — what PostgreSQL does on any disk.
+// NODEFS's fsync calls the kernel's fdatasync (fsync for a directory): a COMMIT is
+// answered once its WAL is on disk, and a checkpoint once the data files it wrote are —
+// what PostgreSQL does on any disk.
 // A freshly created database is extracted into the directory by PGlite outside
 // PostgreSQL's knowledge: its files are synced once, before the first use.
 import fs from 'node:fs'
@@ -48,7 +49,10 @@ class SyncingNodeFS extends NodeFS {
         nodefs.stream_ops.fsync = (stream: NodeFsStream) => {
           counter.syncs++
           if (typeof stream.nfd === 'number') {
-            fs.fsyncSync(stream.nfd)
+            // A file: its data and the metadata needed to read it (its size), which is all
+            // PostgreSQL needs (its default on Linux is fdatasync for the WAL); an mtime-only
+            // change costs no journal commit.
+            fs.fdatasyncSync(stream.nfd)
           } else {
             // A directory (PostgreSQL syncs one after creating or renaming a file in it): NODEFS keeps no descriptor.
             const fd = fs.openSync(nodefs.realPath(stream.node), 'r')
