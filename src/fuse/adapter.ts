@@ -34,8 +34,8 @@ export interface AdapterOptions {
   /** The binding takes keepCacheFlag in an open's handle (binding.ts, bindingTakesKeepCache). */
   keepCache?: boolean
   /**
-   * The binding takes a stat with the reply of create, chmod, chown, truncate,
-   * ftruncate and utimens, and answers libfuse's getattr that follows from it
+   * The binding takes a stat with the reply of create, mkdir, chmod, chown,
+   * truncate, ftruncate and utimens, and answers libfuse's getattr that follows from it
    * (binding.ts, bindingAnswersFollowUpGetattr).
    */
   followUpAttrs?: boolean
@@ -206,7 +206,10 @@ export function fuseOperations(options: AdapterOptions): Record<string, unknown>
       serve('readlink', path, reply, () => fs.readlink(path), (target) => [0, target])
     },
     mkdir(path: string, mode: number, reply: Reply) {
-      serve('mkdir', path, reply, () => fs.mkdir(path, mode))
+      serve('mkdir', path, reply, async () => {
+        await fs.mkdir(path, mode)
+        return attrsAfter('mkdir', path)
+      }, statusWith)
     },
     rmdir(path: string, reply: Reply) {
       serve('rmdir', path, reply, () => fs.rmdir(path))

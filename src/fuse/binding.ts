@@ -44,8 +44,8 @@ export function bindingTakesKeepCache(dir = patchedBindingDir()): boolean {
 }
 
 /**
- * Whether the built binding answers libfuse's getattr right after a create, chmod,
- * chown, truncate, ftruncate or utimens from the attributes that operation replied
+ * Whether the built binding answers libfuse's getattr right after a create, mkdir,
+ * chmod, chown, truncate, ftruncate or utimens from the attributes that operation replied
  * with (src/fuse/binding/build.mjs, attrMemoPatches). Without it those replies carry
  * no attributes and each such getattr is a call into JavaScript, as before the patch.
  */

@@ -127,7 +127,7 @@ export function createFuseDaemon(options: FuseDaemonOptions): FuseDaemon {
   const keepCache = bindingTakesKeepCache()
   if (!keepCache) log.warn('the FUSE binding predates keep_cache opens: the kernel drops a file\'s pages at every open (run `npm run build:fuse`)')
   const followUpAttrs = bindingAnswersFollowUpGetattr()
-  if (!followUpAttrs) log.warn('the FUSE binding predates answered attributes: every create, chmod, chown, truncate and utimens costs a second call for its getattr (run `npm run build:fuse`)')
+  if (!followUpAttrs) log.warn('the FUSE binding predates answered attributes: every create, mkdir, chmod, chown, truncate and utimens costs a second call for its getattr (run `npm run build:fuse`)')
   const ops = fuseOperations({ fs, log, registry, opTimeoutMs, transferTimeoutMs, directIo, keepCache, followUpAttrs })
 
   // fuse-native gives up on an op after its own timeout; ours must always fire first.

@@ -149,7 +149,7 @@ test('mknod makes regular files only (EPERM for FIFOs and devices)', async () =>
   assert.deepEqual(await call(ops.mknod!, ['/file', 0o100644, 0], 0), [[0]])
 })
 
-test('create, chmod, chown, utimens, truncate and ftruncate reply with the attributes getattr would answer, only when the binding takes them; a failed getattr sends none', async () => {
+test('create, mkdir, chmod, chown, utimens, truncate and ftruncate reply with the attributes getattr would answer, only when the binding takes them; a failed getattr sends none', async () => {
   const stat = { kind: 'file', mode: 0o100640, sizeBytes: 3, uid: 7, gid: 8, mtimeMs: 1000.7, ctimeMs: 2000.2, nlink: 1 }
   const asked: string[] = []
   const fs = {
@@ -159,6 +159,7 @@ test('create, chmod, chown, utimens, truncate and ftruncate reply with the attri
       return stat
     },
     create: async () => 5,
+    mkdir: async () => {},
     chmod: async () => {},
     chown: async () => {},
     utimens: async () => {},
@@ -168,6 +169,7 @@ test('create, chmod, chown, utimens, truncate and ftruncate reply with the attri
   const attrs = { mode: 0o100640, size: 3, uid: 7, gid: 8, mtime: 1000, atime: 1000, ctime: 2000, nlink: 1, blocks: 1, blksize: fuseMaxWriteBytes }
   const { ops, registry } = adapter(fs, 50, false, false, true)
   assert.deepEqual(await call(ops.create!, ['/f', 0o640]), [[0, 5, attrs]])
+  assert.deepEqual(await call(ops.mkdir!, ['/f', 0o750]), [[0, attrs]])
   assert.deepEqual(await call(ops.chmod!, ['/f', 0o640]), [[0, attrs]])
   assert.deepEqual(await call(ops.chown!, ['/f', 7, 8]), [[0, attrs]])
   assert.deepEqual(await call(ops.utimens!, ['/f', 1, 1000]), [[0, attrs]])
@@ -175,7 +177,7 @@ test('create, chmod, chown, utimens, truncate and ftruncate reply with the attri
   assert.deepEqual(await call(ops.truncate!, ['/f', 3]), [[0, attrs]])
   assert.deepEqual(await call(ops.ftruncate!, ['/f', 5, 3]), [[0, attrs]])
   assert.deepEqual(await call(ops.chmod!, ['/gone', 0o600]), [[0]], 'the op succeeded; libfuse asks getattr itself')
-  assert.deepEqual(asked, ['/f', '/f', '/f', '/f', '/f', '/f', '/f', '/gone'])
+  assert.deepEqual(asked, ['/f', '/f', '/f', '/f', '/f', '/f', '/f', '/f', '/gone'])
   assert.match(await registry.getSingleMetricAsString('blobfs_fuse_followup_getattr_answered_total'), /\{op="chmod"\} 1$/m)
   // A failed op replies its errno alone, and asks nothing more.
   asked.length = 0
@@ -186,6 +188,7 @@ test('create, chmod, chown, utimens, truncate and ftruncate reply with the attri
   const old = adapter(fs)
   assert.deepEqual(await call(old.ops.create!, ['/f', 0o640]), [[0, 5]])
   assert.deepEqual(await call(old.ops.chmod!, ['/f', 0o640]), [[0]])
+  assert.deepEqual(await call(old.ops.mkdir!, ['/f', 0o750]), [[0]])
   assert.deepEqual(await call(old.ops.ftruncate!, ['/f', 5, 3]), [[0]])
   assert.deepEqual(asked, [])
   const dir = await mkdtemp(join(tmpdir(), 'blobfs-binding-test-'))

@@ -1,5 +1,5 @@
-// Real mounts on /dev/fuse: libfuse 2.9 follows a successful create, chmod, chown,
-// truncate or utimens with a getattr of the same path, to fill its reply to the
+// Real mounts on /dev/fuse: libfuse 2.9 follows a successful create, mkdir, chmod,
+// chown, truncate or utimens with a getattr of the same path, to fill its reply to the
 // kernel. The patched binding answers that getattr from the attributes the
 // operation replied with (src/fuse/binding/build.mjs, attrMemoPatches), so it
 // never reaches the daemon; and what it answers is always that path's attributes
@@ -53,7 +53,7 @@ function countingScript(port: number, files: number, calls: Record<string, strin
   ].join('\n')
 }
 
-test('mount: create, chmod, chown, truncate and utime cost no getattr of their own: only the kernel\'s (a lookup of each new name, chown\'s check for set-id bits) reach the daemon', { timeout }, async () => {
+test('mount: create, chmod, chown, truncate, utime and mkdir cost no getattr of their own: only the kernel\'s (a lookup of each new name, chown\'s check for set-id bits) reach the daemon', { timeout }, async () => {
   const port = await freePort()
   const files = 12
   await withMount(
@@ -67,25 +67,26 @@ test('mount: create, chmod, chown, truncate and utime cost no getattr of their o
         chown: 'os.chown(p, 1000 + i, 2000 + i)',
         truncate: 'os.truncate(p, 3 + i)',
         utimens: 'os.utime(p, ns=(1500000000000000000, 1600000000000000000 + i * 1000000000))',
+        mkdir: "os.mkdir(p + '.d', 0o750)",
       }))
       // Path-based calls, each one FUSE request: the names stay in the kernel's cache (TTL 60 s).
       const getattrs = JSON.parse(await ok(`python3 '${join(work, 'count.py')}'`, { cwd: mnt })) as Record<string, number>
       const after = await fuseOpsCounts(port)
       const answered = await followUps(port)
       // What is left is the kernel's own: the lookup of each new name; the directory's
-      // attributes, which each create makes stale, asked again by the next call's path
+      // attributes, which each create or mkdir makes stale, asked again by the next call's path
       // walk (so the first chmod pays for the last create); chown's look at the set-id
       // bits it must clear. Before the patch each of these was `files` more: libfuse's
       // getattr after each call.
-      assert.deepEqual(getattrs, { create: 2 * files - 1, chmod: 1, chown: files, truncate: 0, utimens: 0 }, 'getattrs that reached the daemon, by call')
-      for (const op of ['create', 'chmod', 'chown', 'truncate', 'utimens']) {
+      assert.deepEqual(getattrs, { create: 2 * files - 1, chmod: 1, chown: files, truncate: 0, utimens: 0, mkdir: 2 * files - 1 }, 'getattrs that reached the daemon, by call')
+      for (const op of ['create', 'chmod', 'chown', 'truncate', 'utimens', 'mkdir']) {
         assert.equal(delta(after, before, op), files, `${op} per file`)
         assert.equal(delta(answered, answeredBefore, op), files, `${op}'s follow-up getattr answered with its reply, per file`)
       }
-      const stats = await ok(`for i in $(seq 0 ${files - 1}); do stat -c '%a %u %g %s %Y' d/f$i; done`, { cwd: mnt })
+      const stats = await ok(`for i in $(seq 0 ${files - 1}); do stat -c '%a %u %g %s %Y' d/f$i; stat -c '%F %a' d/f$i.d; done`, { cwd: mnt })
       assert.deepEqual(
         stats.trim().split('\n'),
-        Array.from({ length: files }, (_, i) => `640 ${1000 + i} ${2000 + i} ${3 + i} ${1600000000 + i}`),
+        Array.from({ length: files }, (_, i) => [`640 ${1000 + i} ${2000 + i} ${3 + i} ${1600000000 + i}`, 'directory 750']).flat(),
       )
     },
     ['--cache-ttl-ms', '60000', '--metrics', `127.0.0.1:${port}`],
