@@ -33,6 +33,12 @@ export interface AdapterOptions {
   directIo?: boolean
   /** The binding takes keepCacheFlag in an open's handle (binding.ts, bindingTakesKeepCache). */
   keepCache?: boolean
+  /**
+   * The binding takes a stat with the reply of create, mkdir, chmod, chown,
+   * truncate, ftruncate and utimens, and answers libfuse's getattr that follows from it
+   * (binding.ts, bindingAnswersFollowUpGetattr).
+   */
+  followUpAttrs?: boolean
 }
 
 /** Operations that may move a whole file's bytes (upload on close, load before a change). */
@@ -45,6 +51,8 @@ export interface AdapterMetrics {
   ops: Counter<'op'>
   errors: Counter<'op' | 'errno'>
   seconds: Histogram<'op'>
+  /** getattrs answered with the operation libfuse makes them after (no call of their own). */
+  followUpAttrs: Counter<'op'>
 }
 
 export function adapterMetrics(registry: Registry): AdapterMetrics {
@@ -56,6 +64,12 @@ export function adapterMetrics(registry: Registry): AdapterMetrics {
       help: 'time to answer a FUSE operation',
       labelNames: ['op'],
       buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+      registers: [registry],
+    }),
+    followUpAttrs: new Counter({
+      name: 'blobfs_fuse_followup_getattr_answered_total',
+      help: 'getattrs libfuse makes right after an operation, answered with that operation\'s reply instead of a call of their own',
+      labelNames: ['op'],
       registers: [registry],
     }),
   }
@@ -86,6 +100,28 @@ export function fuseOperations(options: AdapterOptions): Record<string, unknown>
   const transfer = new Set<string>(transferOps)
   const directIo = options.directIo ?? false
   const keepCache = options.keepCache ?? false
+  const followUpAttrs = options.followUpAttrs ?? false
+
+  /**
+   * After a successful `op` on `path`, the attributes libfuse's next getattr of it
+   * would answer, sent with the op's reply: the binding answers that getattr from
+   * them without a call here (src/fuse/binding/build.mjs, attrMemoPatches). Same
+   * fs.getattr as that call, so the same answer and the same bookkeeping
+   * (kernelSizes). If it fails the reply carries none, and libfuse's getattr comes
+   * here and answers (or fails) on its own: the op itself did succeed.
+   */
+  async function attrsAfter(op: string, path: string): Promise<Record<string, number> | undefined> {
+    if (!followUpAttrs) return undefined
+    try {
+      const stat = statOf(await fs.getattr(path))
+      metrics.followUpAttrs.inc({ op })
+      return stat
+    } catch {
+      return undefined
+    }
+  }
+  /** Success, with the attributes when there are some (a reply exactly as before the patch otherwise). */
+  const statusWith = (stat: Record<string, number> | undefined): unknown[] => (stat ? [0, stat] : [0])
 
   function fail(op: string, path: string, error: unknown, reply: Reply): void {
     const fsErr: FsError & { unmapped?: true } = toFsError(error, `${op} ${path}`)
@@ -170,7 +206,10 @@ export function fuseOperations(options: AdapterOptions): Record<string, unknown>
       serve('readlink', path, reply, () => fs.readlink(path), (target) => [0, target])
     },
     mkdir(path: string, mode: number, reply: Reply) {
-      serve('mkdir', path, reply, () => fs.mkdir(path, mode))
+      serve('mkdir', path, reply, async () => {
+        await fs.mkdir(path, mode)
+        return attrsAfter('mkdir', path)
+      }, statusWith)
     },
     rmdir(path: string, reply: Reply) {
       serve('rmdir', path, reply, () => fs.rmdir(path))
@@ -196,22 +235,35 @@ export function fuseOperations(options: AdapterOptions): Record<string, unknown>
       })
     },
     chmod(path: string, mode: number, reply: Reply) {
-      serve('chmod', path, reply, () => fs.chmod(path, mode))
+      serve('chmod', path, reply, async () => {
+        await fs.chmod(path, mode)
+        return attrsAfter('chmod', path)
+      }, statusWith)
     },
     chown(path: string, uid: number, gid: number, reply: Reply) {
-      serve('chown', path, reply, () => fs.chown(path, uid, gid))
+      serve('chown', path, reply, async () => {
+        await fs.chown(path, uid, gid)
+        return attrsAfter('chown', path)
+      }, statusWith)
     },
     utimens(path: string, atimeMs: number, mtimeMs: number, reply: Reply) {
       serve('utimens', path, reply, async () => {
-        if (mtimeMs === utimeOmitMs) return // only atime, which is not kept
-        await fs.utimens(path, atimeMs, mtimeMs === utimeNowMs ? Date.now() : mtimeMs)
-      })
+        // Only atime, which is not kept: nothing changes, but libfuse still asks getattr.
+        if (mtimeMs !== utimeOmitMs) await fs.utimens(path, atimeMs, mtimeMs === utimeNowMs ? Date.now() : mtimeMs)
+        return attrsAfter('utimens', path)
+      }, statusWith)
     },
     truncate(path: string, size: number, reply: Reply) {
-      serve('truncate', path, reply, () => fs.truncate(path, size))
+      serve('truncate', path, reply, async () => {
+        await fs.truncate(path, size)
+        return attrsAfter('truncate', path)
+      }, statusWith)
     },
     ftruncate(path: string, fh: number, size: number, reply: Reply) {
-      serve('ftruncate', path, reply, () => fs.ftruncate(fh, size))
+      serve('ftruncate', path, reply, async () => {
+        await fs.ftruncate(fh, size)
+        return attrsAfter('ftruncate', path)
+      }, statusWith)
     },
     open(path: string, flags: number, reply: Reply) {
       serve('open', path, reply, () => fs.open(path, flags), (fh) => {
@@ -222,7 +274,10 @@ export function fuseOperations(options: AdapterOptions): Record<string, unknown>
       })
     },
     create(path: string, mode: number, reply: Reply) {
-      serve('create', path, reply, () => fs.create(path, mode), (fh) => [0, fh])
+      serve('create', path, reply, async () => {
+        const fh = await fs.create(path, mode)
+        return { fh, stat: await attrsAfter('create', path) }
+      }, ({ fh, stat }) => (stat ? [0, fh, stat] : [0, fh]))
     },
     read(path: string, fh: number, buffer: Buffer, length: number, position: number, reply: Reply) {
       // The buffer is the kernel's: it is written only here, at the reply, never after.

@@ -43,6 +43,16 @@ export function bindingTakesKeepCache(dir = patchedBindingDir()): boolean {
   return bindingSourceHas(dir, 'l->info->keep_cache = 1;')
 }
 
+/**
+ * Whether the built binding answers libfuse's getattr right after a create, mkdir,
+ * chmod, chown, truncate, ftruncate or utimens from the attributes that operation replied
+ * with (src/fuse/binding/build.mjs, attrMemoPatches). Without it those replies carry
+ * no attributes and each such getattr is a call into JavaScript, as before the patch.
+ */
+export function bindingAnswersFollowUpGetattr(dir = patchedBindingDir()): boolean {
+  return bindingSourceHas(dir, 'if (blobfs_memo_answers(l)) return 0;')
+}
+
 function bindingSourceHas(dir: string, line: string): boolean {
   try {
     return readFileSync(join(dir, 'fuse-native.c'), 'utf8').includes(line)

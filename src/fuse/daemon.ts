@@ -11,7 +11,7 @@ import { logger, type Logger } from '../log.ts'
 import { registerObjectLayerMetrics } from '../objects/metrics.ts'
 import type { ObjectLayer } from '../objects/types.ts'
 import { fuseOperations, transferOps } from './adapter.ts'
-import { bindingTakesDirectIo, bindingTakesKeepCache, loadFuse, type FuseInstance } from './binding.ts'
+import { bindingAnswersFollowUpGetattr, bindingTakesDirectIo, bindingTakesKeepCache, loadFuse, type FuseInstance } from './binding.ts'
 import { BlobFs, fsConfig, type FsConfig } from './fs.ts'
 
 export interface FuseDaemonOptions {
@@ -126,7 +126,9 @@ export function createFuseDaemon(options: FuseDaemonOptions): FuseDaemon {
   // An open of the version whose pages the kernel holds keeps them (fs.ts, kernelVersions).
   const keepCache = bindingTakesKeepCache()
   if (!keepCache) log.warn('the FUSE binding predates keep_cache opens: the kernel drops a file\'s pages at every open (run `npm run build:fuse`)')
-  const ops = fuseOperations({ fs, log, registry, opTimeoutMs, transferTimeoutMs, directIo, keepCache })
+  const followUpAttrs = bindingAnswersFollowUpGetattr()
+  if (!followUpAttrs) log.warn('the FUSE binding predates answered attributes: every create, mkdir, chmod, chown, truncate and utimens costs a second call for its getattr (run `npm run build:fuse`)')
+  const ops = fuseOperations({ fs, log, registry, opTimeoutMs, transferTimeoutMs, directIo, keepCache, followUpAttrs })
 
   // fuse-native gives up on an op after its own timeout; ours must always fire first.
   const bindingTimeouts: Record<string, number> = { default: opTimeoutMs + fuseBindingTimeoutMarginMs }

@@ -9,17 +9,18 @@ import { test } from 'node:test'
 import { Registry } from 'prom-client'
 import { BlobfsError } from '../../src/errors.ts'
 import { directIoFlag, fuseOperations, keepCacheFlag, utimeNowMs, utimeOmitMs } from '../../src/fuse/adapter.ts'
-import { bindingTakesDirectIo, bindingTakesKeepCache } from '../../src/fuse/binding.ts'
+import { bindingAnswersFollowUpGetattr, bindingTakesDirectIo, bindingTakesKeepCache } from '../../src/fuse/binding.ts'
 import { fileHandleMax } from '../../src/fuse/fs.ts'
+import { fuseMaxWriteBytes } from '../../src/limits.ts'
 import { errno } from '../../src/fuse/errno.ts'
 import type { BlobFs } from '../../src/fuse/fs.ts'
 import { silent } from './helpers/fs-harness.ts'
 
 type Handler = (...args: unknown[]) => void
 
-function adapter(fs: Partial<Record<keyof BlobFs, unknown>>, opTimeoutMs = 50, directIo = false, keepCache = false) {
+function adapter(fs: Partial<Record<keyof BlobFs, unknown>>, opTimeoutMs = 50, directIo = false, keepCache = false, followUpAttrs = false) {
   const registry = new Registry()
-  const ops = fuseOperations({ fs: fs as unknown as BlobFs, log: silent, registry, opTimeoutMs, transferTimeoutMs: opTimeoutMs, directIo, keepCache })
+  const ops = fuseOperations({ fs: fs as unknown as BlobFs, log: silent, registry, opTimeoutMs, transferTimeoutMs: opTimeoutMs, directIo, keepCache, followUpAttrs })
   return { ops: ops as Record<string, Handler>, registry }
 }
 
@@ -146,4 +147,56 @@ test('mknod makes regular files only (EPERM for FIFOs and devices)', async () =>
   const { ops } = adapter({ create: async () => 1, release: async () => {} })
   assert.deepEqual(await call(ops.mknod!, ['/fifo', 0o010644, 0], 0), [[-errno.EPERM]])
   assert.deepEqual(await call(ops.mknod!, ['/file', 0o100644, 0], 0), [[0]])
+})
+
+test('create, mkdir, chmod, chown, utimens, truncate and ftruncate reply with the attributes getattr would answer, only when the binding takes them; a failed getattr sends none', async () => {
+  const stat = { kind: 'file', mode: 0o100640, sizeBytes: 3, uid: 7, gid: 8, mtimeMs: 1000.7, ctimeMs: 2000.2, nlink: 1 }
+  const asked: string[] = []
+  const fs = {
+    getattr: async (path: string) => {
+      asked.push(path)
+      if (path === '/gone') throw new BlobfsError('NoSuchKey')
+      return stat
+    },
+    create: async () => 5,
+    mkdir: async () => {},
+    chmod: async () => {},
+    chown: async () => {},
+    utimens: async () => {},
+    truncate: async () => {},
+    ftruncate: async () => {},
+  }
+  const attrs = { mode: 0o100640, size: 3, uid: 7, gid: 8, mtime: 1000, atime: 1000, ctime: 2000, nlink: 1, blocks: 1, blksize: fuseMaxWriteBytes }
+  const { ops, registry } = adapter(fs, 50, false, false, true)
+  assert.deepEqual(await call(ops.create!, ['/f', 0o640]), [[0, 5, attrs]])
+  assert.deepEqual(await call(ops.mkdir!, ['/f', 0o750]), [[0, attrs]])
+  assert.deepEqual(await call(ops.chmod!, ['/f', 0o640]), [[0, attrs]])
+  assert.deepEqual(await call(ops.chown!, ['/f', 7, 8]), [[0, attrs]])
+  assert.deepEqual(await call(ops.utimens!, ['/f', 1, 1000]), [[0, attrs]])
+  assert.deepEqual(await call(ops.utimens!, ['/f', 1, utimeOmitMs]), [[0, attrs]], 'nothing changes, but libfuse still asks')
+  assert.deepEqual(await call(ops.truncate!, ['/f', 3]), [[0, attrs]])
+  assert.deepEqual(await call(ops.ftruncate!, ['/f', 5, 3]), [[0, attrs]])
+  assert.deepEqual(await call(ops.chmod!, ['/gone', 0o600]), [[0]], 'the op succeeded; libfuse asks getattr itself')
+  assert.deepEqual(asked, ['/f', '/f', '/f', '/f', '/f', '/f', '/f', '/f', '/gone'])
+  assert.match(await registry.getSingleMetricAsString('blobfs_fuse_followup_getattr_answered_total'), /\{op="chmod"\} 1$/m)
+  // A failed op replies its errno alone, and asks nothing more.
+  asked.length = 0
+  const failing = adapter({ ...fs, chmod: async () => Promise.reject(new BlobfsError('AccessDenied')) }, 50, false, false, true)
+  assert.deepEqual(await call(failing.ops.chmod!, ['/f', 0o600]), [[-errno.EACCES]])
+  assert.deepEqual(asked, [])
+  // A binding without the patch: replies exactly as before, no getattr asked.
+  const old = adapter(fs)
+  assert.deepEqual(await call(old.ops.create!, ['/f', 0o640]), [[0, 5]])
+  assert.deepEqual(await call(old.ops.chmod!, ['/f', 0o640]), [[0]])
+  assert.deepEqual(await call(old.ops.mkdir!, ['/f', 0o750]), [[0]])
+  assert.deepEqual(await call(old.ops.ftruncate!, ['/f', 5, 3]), [[0]])
+  assert.deepEqual(asked, [])
+  const dir = await mkdtemp(join(tmpdir(), 'blobfs-binding-test-'))
+  try {
+    assert.equal(bindingAnswersFollowUpGetattr(dir), false, 'no binding there')
+    await writeFile(join(dir, 'fuse-native.c'), '  blk\\\n  uv_async_send(&(l->async));\\\n')
+    assert.equal(bindingAnswersFollowUpGetattr(dir), false, 'fuse-native as published')
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
 })

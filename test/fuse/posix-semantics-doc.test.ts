@@ -18,6 +18,7 @@ const testFiles: Record<string, string> = {
   'mount-basic': 'test/fuse/mount-basic.test.ts',
   'mount-tools': 'test/fuse/mount-tools.test.ts',
   'mount-cache': 'test/fuse/mount-cache.test.ts',
+  'mount-attrs': 'test/fuse/mount-attrs.test.ts',
   'mount-cluster': 'test/fuse/mount-cluster.test.ts',
   'mount-helper': 'test/fuse/mount-helper.test.ts',
   'cli/up': 'test/cli/up.test.ts',

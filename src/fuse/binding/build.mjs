@@ -76,7 +76,206 @@ const patches = [
     from: `    fd &= ~${directIoFlag};\n  }\n  if (fd != 0) {`,
     to: `    fd &= ~${directIoFlag};\n  }\n  if (fd & ${keepCacheFlag}) {\n    l->info->keep_cache = 1;\n    fd &= ~${keepCacheFlag};\n  }\n  if (fd != 0) {`,
   },
+  ...attrMemoPatches(),
 ]
+
+// libfuse 2.9's high-level API follows a successful create, mkdir, chmod, chown,
+// truncate, ftruncate or utimens with a getattr of the same path, on the same thread,
+// to fill its reply to the kernel (fuse_lib_create and fuse_lib_mkdir -> lookup_path;
+// fuse_lib_setattr). symlink and link are followed by one too, but fuse-native's
+// `path` there is not the new name: not covered. Each
+// is a second hop to JavaScript for attributes the operation just had. Those
+// operations now hand back, with their status, the attributes getattr would answer
+// (src/fuse/adapter.ts, attrsAfter); the binding keeps them per thread and the next
+// handler on that thread answers from them, without a hop, only if it is a getattr of
+// the same path from the same requesting process. Every handler's entry clears them,
+// and only a success sets them, so they never outlive the request that made them.
+function attrMemoPatches() {
+  /** The op's reply at argv[i] may be a stat array: keep it for the follow-up getattr. */
+  const memo = (i) => `  blobfs_memo_set(env, argv[${i}], l, res);`
+  /** A FUSE_METHOD_VOID whose reply now carries a stat array (argv[2]). */
+  const voidOp = (name, callbackArgs, rest) => ({
+    why: `${name} answers its attributes for the follow-up getattr`,
+    from: `FUSE_METHOD_VOID(${name}, ${callbackArgs}, 0, ${rest}\n})`,
+    to: `FUSE_METHOD(${name}, ${callbackArgs}, 1, ${rest}\n}, {\n${memo(2)}\n})`,
+  })
+  return [
+    {
+      why: 'per-thread memo of the attributes an operation answered',
+      from: '  uv_async_t async;\n\n} fuse_thread_locals_t;',
+      to: [
+        '  uv_async_t async;',
+        '',
+        '  // blobfs: attributes the last operation on this thread answered, for the',
+        '  // getattr libfuse makes next for the same request (src/fuse/binding/build.mjs).',
+        '  int blobfs_memo_valid;',
+        '  pid_t blobfs_req_pid;',
+        '  uid_t blobfs_req_uid;',
+        '  pid_t blobfs_memo_pid;',
+        '  uid_t blobfs_memo_uid;',
+        '  struct stat blobfs_memo_stat;',
+        '  char blobfs_memo_path[4096];',
+        '} fuse_thread_locals_t;',
+      ].join('\n'),
+    },
+    {
+      why: 'helpers: keep an answered stat, answer a getattr from it',
+      from: 'static void populate_statvfs (uint32_t *ints, struct statvfs* statvfs) {',
+      to: [
+        '// blobfs: on the JavaScript thread, while the operation\'s thread waits for this',
+        '// reply. Kept only for a success with a whole stat array and a path that fits.',
+        'static void blobfs_memo_set (napi_env env, napi_value value, fuse_thread_locals_t *l, int32_t res) {',
+        '  l->blobfs_memo_valid = 0;',
+        '  if (res != 0 || l->path == NULL) return;',
+        '  bool is_typedarray = false;',
+        '  if (napi_is_typedarray(env, value, &is_typedarray) != napi_ok || !is_typedarray) return;',
+        '  napi_typedarray_type type;',
+        '  size_t length;',
+        '  void *data = NULL;',
+        '  if (napi_get_typedarray_info(env, value, &type, &length, &data, NULL, NULL) != napi_ok) return;',
+        '  if (type != napi_uint32_array || length != 18 || data == NULL) return;',
+        '  size_t path_len = strlen(l->path);',
+        '  if (path_len >= sizeof(l->blobfs_memo_path)) return;',
+        '  memcpy(l->blobfs_memo_path, l->path, path_len + 1);',
+        '  memset(&l->blobfs_memo_stat, 0, sizeof(l->blobfs_memo_stat));',
+        '  populate_stat((uint32_t *) data, &l->blobfs_memo_stat);',
+        '  l->blobfs_memo_pid = l->blobfs_req_pid;',
+        '  l->blobfs_memo_uid = l->blobfs_req_uid;',
+        '  l->blobfs_memo_valid = 1;',
+        '}',
+        '',
+        '// blobfs: at the entry of every handler, on its libfuse thread. Clears the memo;',
+        '// answers (returns 1) only a getattr of the memo\'s path for the same requester.',
+        'static int blobfs_memo_answers (fuse_thread_locals_t *l) {',
+        '  struct fuse_context *ctx = fuse_get_context();',
+        '  int valid = l->blobfs_memo_valid;',
+        '  l->blobfs_memo_valid = 0;',
+        '  if (valid && (l->op == op_getattr || l->op == op_fgetattr) && l->path != NULL && l->stat != NULL &&',
+        '      ctx->pid == l->blobfs_memo_pid && ctx->uid == l->blobfs_memo_uid &&',
+        '      strcmp(l->path, l->blobfs_memo_path) == 0) {',
+        '    *(l->stat) = l->blobfs_memo_stat;',
+        '    return 1;',
+        '  }',
+        '  l->blobfs_req_pid = ctx->pid;',
+        '  l->blobfs_req_uid = ctx->uid;',
+        '  return 0;',
+        '}',
+        '',
+        'static void populate_statvfs (uint32_t *ints, struct statvfs* statvfs) {',
+      ].join('\n'),
+    },
+    {
+      why: 'every handler clears the memo; a getattr may be answered from it',
+      from: '  blk\\\n  uv_async_send(&(l->async));\\\n',
+      to: '  blk\\\n  if (blobfs_memo_answers(l)) return 0;\\\n  uv_async_send(&(l->async));\\\n',
+    },
+    {
+      why: 'create answers its attributes for the follow-up getattr',
+      from: [
+        'FUSE_METHOD(create, 2, 1, (const char *path, mode_t mode, struct fuse_file_info *info), {',
+        '  l->path = path;',
+        '  l->mode = mode;',
+        '  l->info = info;',
+        '}, {',
+        '  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));',
+        '  napi_create_uint32(env, l->mode, &(argv[3]));',
+        '}, {',
+        '  NAPI_ARGV_INT32(fd, 2)',
+        '  if (fd != 0) {',
+        '    l->info->fh = fd;',
+        '  }',
+        '})',
+      ].join('\n'),
+      to: [
+        'FUSE_METHOD(create, 2, 2, (const char *path, mode_t mode, struct fuse_file_info *info), {',
+        '  l->path = path;',
+        '  l->mode = mode;',
+        '  l->info = info;',
+        '}, {',
+        '  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));',
+        '  napi_create_uint32(env, l->mode, &(argv[3]));',
+        '}, {',
+        '  NAPI_ARGV_INT32(fd, 2)',
+        '  if (fd != 0) {',
+        '    l->info->fh = fd;',
+        '  }',
+        memo(3),
+        '})',
+      ].join('\n'),
+    },
+    voidOp('utimens', 5, [
+      '(const char *path, const struct timespec tv[2]), {',
+      '  l->path = path;',
+      '  l->atime = blobfs_utime_ms(&tv[0]);',
+      '  l->mtime = blobfs_utime_ms(&tv[1]);',
+      '}, {',
+      '  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));',
+      '  FUSE_UINT64_TO_INTS_ARGV(l->atime, 3)',
+      '  FUSE_UINT64_TO_INTS_ARGV(l->mtime, 5)',
+    ].join('\n')),
+    voidOp('truncate', 3, [
+      '(const char *path, off_t size), {',
+      '  l->path = path;',
+      '  l->offset = size;',
+      '}, {',
+      '  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));',
+      '  FUSE_UINT64_TO_INTS_ARGV(l->offset, 3)',
+    ].join('\n')),
+    voidOp('ftruncate', 4, [
+      '(const char *path, off_t size, struct fuse_file_info *info), {',
+      '  l->path = path;',
+      '  l->offset = size;',
+      '  l->info = info;',
+      '}, {',
+      '  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));',
+      '  if (l->info != NULL) {',
+      '    napi_create_uint32(env, l->info->fh, &(argv[3]));',
+      '  } else {',
+      '    napi_create_uint32(env, 0, &(argv[3]));',
+      '  }',
+      '  FUSE_UINT64_TO_INTS_ARGV(l->offset, 4)',
+    ].join('\n')),
+    voidOp('chown', 3, [
+      '(const char *path, uid_t uid, gid_t gid), {',
+      '  l->path = path;',
+      '  l->uid = uid;',
+      '  l->gid = gid;',
+      '}, {',
+      '  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));',
+      '  napi_create_uint32(env, l->uid, &(argv[3]));',
+      '  napi_create_uint32(env, l->gid, &(argv[4]));',
+    ].join('\n')),
+    voidOp('mkdir', 2, [
+      '(const char *path, mode_t mode), {',
+      '  l->path = path;',
+      '  l->mode = mode;',
+      '}, {',
+      '  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));',
+      '  napi_create_uint32(env, l->mode, &(argv[3]));',
+    ].join('\n')),
+    voidOp('chmod', 2, [
+      '(const char *path, mode_t mode), {',
+      '  l->path = path;',
+      '  l->mode = mode;',
+      '}, {',
+      '  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));',
+      '  napi_create_uint32(env, l->mode, &(argv[3]));',
+    ].join('\n')),
+  ]
+}
+
+// fuse-native's JavaScript drops every argument of an operation's callback after the
+// status (and create's handle): these pass on a stat the adapter answers with, as
+// the stat array getattr's reply carries (attrMemoPatches above).
+const jsPatches = [
+  ['create', 'this.ops.create(path, mode, (err, fd) => {\n      return signal(err, fd)', 'this.ops.create(path, mode, (err, fd, stat) => {\n      return signal(err, fd, stat ? getStatArray(stat) : undefined)'],
+  ['utimens', 'this.ops.utimens(path, atime, mtime, err => {\n      return signal(err)', 'this.ops.utimens(path, atime, mtime, (err, stat) => {\n      return signal(err, stat ? getStatArray(stat) : undefined)'],
+  ['truncate', 'this.ops.truncate(path, size, err => {\n      return signal(err)', 'this.ops.truncate(path, size, (err, stat) => {\n      return signal(err, stat ? getStatArray(stat) : undefined)'],
+  ['ftruncate', 'this.ops.ftruncate(path, fd, size, err => {\n      return signal(err)', 'this.ops.ftruncate(path, fd, size, (err, stat) => {\n      return signal(err, stat ? getStatArray(stat) : undefined)'],
+  ['chown', 'this.ops.chown(path, uid, gid, err => {\n      return signal(err)', 'this.ops.chown(path, uid, gid, (err, stat) => {\n      return signal(err, stat ? getStatArray(stat) : undefined)'],
+  ['mkdir', 'this.ops.mkdir(path, mode, err => {\n      return signal(err)', 'this.ops.mkdir(path, mode, (err, stat) => {\n      return signal(err, stat ? getStatArray(stat) : undefined)'],
+  ['chmod', 'this.ops.chmod(path, mode, err => {\n      return signal(err)', 'this.ops.chmod(path, mode, (err, stat) => {\n      return signal(err, stat ? getStatArray(stat) : undefined)'],
+].map(([name, from, to]) => ({ why: `${name}'s callback passes on a stat`, from, to }))
 
 const version = JSON.parse(readFileSync(join(source, 'package.json'), 'utf8')).version
 assert.equal(version, expectedVersion, `fuse-native ${version} found; these patches are for ${expectedVersion}`)
@@ -87,15 +286,17 @@ cpSync(source, target, {
   filter: (path) => !path.startsWith(join(source, 'prebuilds')) && !path.startsWith(join(source, 'build')),
 })
 
-const cFile = join(target, 'fuse-native.c')
-let code = readFileSync(cFile, 'utf8')
-for (const patch of patches) {
-  const count = code.split(patch.from).length - 1
-  assert.equal(count, 1, `patch "${patch.why}": expected one match of ${patch.from}, found ${count}`)
-  code = code.replace(patch.from, patch.to)
+function patchFile(file, filePatches, trailer) {
+  let code = readFileSync(file, 'utf8')
+  for (const patch of filePatches) {
+    const count = code.split(patch.from).length - 1
+    assert.equal(count, 1, `patch "${patch.why}": expected one match of ${patch.from}, found ${count}`)
+    code = code.replace(patch.from, () => patch.to)
+  }
+  writeFileSync(file, code + trailer)
 }
-code += '\n// blobfs: patched by src/fuse/binding/build.mjs\n'
-writeFileSync(cFile, code)
+patchFile(join(target, 'fuse-native.c'), patches, '\n// blobfs: patched by src/fuse/binding/build.mjs\n')
+patchFile(join(target, 'index.js'), jsPatches, '\n// blobfs: patched by src/fuse/binding/build.mjs\n')
 
 function nodeGyp() {
   const candidates = [
