@@ -5,7 +5,7 @@
 import { BlobfsError } from '../errors.ts'
 import { chunkDeletionDelayMsDefault } from '../limits.ts'
 import { queueChunksOf } from './chunk-map.ts'
-import type { Db } from './db.ts'
+import { foreignKeyViolation, sqlStateOf, type Db } from './db.ts'
 import { checkBucketName } from './keys.ts'
 import { bucketColumns, bucketFromRow } from './rows.ts'
 import { bucketPolicies, type BucketPolicy, type BucketRecord } from './types.ts'
@@ -79,7 +79,13 @@ export class Buckets {
           q`DELETE FROM multipart_uploads WHERE upload_id = ${upload.upload_id}`.execute(),
         ])
       }
-      await q`DELETE FROM storage_buckets WHERE bucket_name = ${name}`
+      // An object committed beside this transaction by a lone statement (Db.alone; on
+      // PostgreSQL not SERIALIZABLE) is not in this snapshot, but its row holds the
+      // bucket: the foreign key stops the delete.
+      await q`DELETE FROM storage_buckets WHERE bucket_name = ${name}`.catch((error: unknown) => {
+        if (sqlStateOf(error) === foreignKeyViolation) throw new BlobfsError('BucketNotEmpty', `bucket ${name} is not empty`)
+        throw error
+      })
     })
   }
 }

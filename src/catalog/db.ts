@@ -2,7 +2,8 @@
 // every query goes through, and the mapping of driver errors to BlobfsError codes.
 //
 // Every transaction is SERIALIZABLE (CockroachDB runs nothing weaker by default, and
-// PostgreSQL then gives the same guarantees), so concurrent writers may be told to
+// PostgreSQL then gives the same guarantees); the one write outside a transaction is
+// `alone`'s single-row insert (see there). Concurrent writers may be told to
 // retry with SQLSTATE 40001 (or 40P01 on a deadlock). The helper re-runs the whole
 // callback with jittered exponential backoff, a bounded number of times, then gives
 // up with SerializationFailure. A callback must therefore do nothing but SQL: it may
@@ -48,6 +49,9 @@ export interface TxStats {
 }
 
 const retryableSqlStates = new Set(['40001', '40P01'])
+
+/** SQLSTATE of a foreign key violation: a row's parent (a bucket, an upload) is not there, or a parent being deleted still has rows. */
+export const foreignKeyViolation = '23503'
 
 // Errors that mean "the database is not there": the driver's own codes, the
 // socket's, and the server saying it is shutting down or full.
@@ -166,11 +170,13 @@ export class Db {
   /**
    * Runs one writing statement on its own, outside an explicit transaction: the
    * database commits it at once (an implicit transaction), one round trip and no
-   * BEGIN or COMMIT to parse. Only for a statement whose whole effect is checked by
-   * locks at any isolation level: a single-row INSERT ... ON CONFLICT DO NOTHING, whose
-   * existence check is the unique index and whose parent check is the foreign key.
-   * CockroachDB runs it SERIALIZABLE anyway; PostgreSQL at the session's default,
-   * where SERIALIZABLE would change no outcome for such a statement; the embedded
+   * BEGIN or COMMIT to parse. `statement` issues exactly one statement. Only for a
+   * statement whose whole effect is checked by locks at any isolation level: a
+   * single-row INSERT ... ON CONFLICT DO NOTHING, whose existence check is the unique
+   * index and whose parent check is the foreign key. CockroachDB runs it SERIALIZABLE
+   * anyway; PostgreSQL at the session's default, so a SERIALIZABLE transaction that
+   * read the key's or the bucket's absence before it committed is not told to retry
+   * (Buckets.delete takes the foreign key's answer for BucketNotEmpty); the embedded
    * catalog runs one client's work at a time. Retried like `tx` on 40001/40P01 (a
    * statement that failed had no effect); other errors are mapped like `tx`'s, so the
    * caller turns the ones that mean something to it (a foreign key violation) into
@@ -183,7 +189,8 @@ export class Db {
   /**
    * Runs a read-only statement outside an explicit transaction (one statement sees
    * one consistent snapshot at any isolation level). Anything that writes goes
-   * through `tx`, so every write is SERIALIZABLE whatever the session default is.
+   * through `tx`, so it is SERIALIZABLE whatever the session default is, except the
+   * single-row insert `alone` sends.
    * A statement that failed with 40001 had no effect, so it is retried like `tx`.
    */
   async read<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {

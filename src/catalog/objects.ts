@@ -12,7 +12,7 @@ import assert from 'node:assert/strict'
 import { BlobfsError } from '../errors.ts'
 import { catalogRowsPerInsertMax, chunkDeletionDelayMsDefault, renamePrefixKeysMax } from '../limits.ts'
 import { insertChunkRows, queueDegradedStripes, retireObject } from './chunk-map.ts'
-import { sqlStateOf, toNumber, type Db, type Queryable, type TxSql } from './db.ts'
+import { foreignKeyViolation, sqlStateOf, toNumber, type Db, type Queryable, type TxSql } from './db.ts'
 import { checkBucketName, encodeKey, prefixEnd, startsWith } from './keys.ts'
 import { listObjects } from './listing.ts'
 import { batches, objectColumns, objectFromRow } from './rows.ts'
@@ -30,8 +30,6 @@ import type {
 } from './types.ts'
 import { checkAttributes, checkCrc, checkInline, checkName, checkParts, checkSize, checkUuid, invalid, parseScheme, checkPosix } from './validate.ts'
 
-/** SQLSTATE of a foreign key violation: the row's bucket is not there. */
-const foreignKeyViolation = '23503'
 
 export interface ObjectsConfig {
   /** How long a replaced or deleted version's chunks stay readable before GC may delete them. */

@@ -58,7 +58,7 @@ export const sqlRules: readonly SqlRule[] = [
   },
   {
     name: 'SERIALIZABLE only',
-    why: 'every transaction runs SERIALIZABLE (CockroachDB\'s default; weaker levels behave differently across engines)',
+    why: 'every explicit transaction runs SERIALIZABLE (CockroachDB\'s default; weaker levels behave differently across engines); the one write outside a transaction is Db.alone\'s single-row insert',
     pattern: /\bISOLATION\s+LEVEL\s+(READ\s+(UN)?COMMITTED|REPEATABLE\s+READ)\b|^\s*(BEGIN|START\s+TRANSACTION)\b(?![\s\S]*\bSERIALIZABLE\b)/,
   },
   {

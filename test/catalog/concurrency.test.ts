@@ -5,10 +5,12 @@
 // no trace at all.
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import postgres from 'postgres'
 import { openCatalog } from '../../src/catalog/catalog.ts'
 import { isBlobfsError } from '../../src/errors.ts'
 import { bucketName, chunkIdsOf, inlineObject, MiB, partInput, queuedDeletions, stripedObject } from './fixtures.ts'
 import { forEachBackend } from './harness.ts'
+import { startPostgres } from '../support/postgres-server.ts'
 
 forEachBackend((backend) => {
   test('concurrent commits to one key: one visible version, every replaced version queued for deletion', async () => {
@@ -103,4 +105,44 @@ forEachBackend((backend) => {
       await Promise.all(writers.map((w) => w.close()))
     }
   })
+})
+
+// A small object's commit is one statement outside a transaction (Db.alone), at
+// PostgreSQL's default isolation: a bucket delete whose snapshot predates that row
+// does not see it in its emptiness check. Two live sessions, so PostgreSQL only.
+test('a bucket deleted while a small object commits into it: BucketNotEmpty, and the object stays', async () => {
+  const server = await startPostgres()
+  const url = await server.createDatabase()
+  const catalog = await openCatalog(url)
+  const writer = postgres(url, { max: 1, onnotice: () => {} })
+  const watcher = postgres(url, { max: 1, onnotice: () => {} })
+  try {
+    const bucket = bucketName('race')
+    await catalog.buckets.create({ name: bucket, owner: 'o' })
+    const input = inlineObject(bucket, 'new-file')
+    // The lone insert, held open between its row and its commit (its foreign key locks the bucket row).
+    const session = await writer.reserve()
+    await session`BEGIN`
+    await session`INSERT INTO bucket_objects (object_id, bucket_name, object_key, size_bytes, etag, erasure_coding_scheme, inline_data)
+      VALUES (${input.objectId}, ${bucket}, ${Buffer.from(input.key)}, ${input.sizeBytes}, ${input.etag}, 'INLINE', ${(input.content as { inline: Buffer }).inline})`
+    const deleting = catalog.buckets.delete(bucket)
+    deleting.catch(() => {})
+    // The delete has its snapshot and waits on the bucket row's lock.
+    for (let i = 0; ; i++) {
+      const [row] = await watcher`SELECT count(*)::INT8 AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%storage_buckets%FOR UPDATE%'`
+      if (row!.n > 0n) break
+      assert.ok(i < 500, 'the delete never waited on the bucket row')
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+    await session`COMMIT`
+    session.release()
+    await assert.rejects(deleting, (e) => isBlobfsError(e, 'BucketNotEmpty'))
+    assert.equal((await catalog.objects.get(bucket, 'new-file'))?.objectId, input.objectId)
+    assert.equal((await catalog.buckets.get(bucket))?.name, bucket)
+  } finally {
+    await writer.end()
+    await watcher.end()
+    await catalog.close()
+    await server.stop()
+  }
 })
