@@ -146,6 +146,7 @@ export const fuseReadaheadBytesDefault = stripeSizeBytesDefault // sequential re
 export const fuseReadaheadInFlightBytesMax = 4 * stripeSizeBytesDefault // all readers together
 export const fuseSpoolMemoryBytesPerFileDefault = 8 * MiB // past this a file's spool moves to disk
 export const fuseSpoolMemoryBytesTotalDefault = 64 * MiB // all spools together
+export const fuseSpoolPageBytes = 4 * KiB // an in-memory spool grows in these, doubling
 export const fuseUploadPieceBytes = 1 * MiB // spool -> putObject body pieces
 export const fuseStreamUploadStartBytesDefault = stripeSizeBytesDefault // a file written front to back starts uploading once this big, while it is written
 export const fuseOpTimeoutMsDefault = 30_000 // metadata ops and reads

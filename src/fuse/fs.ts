@@ -768,7 +768,14 @@ export class BlobFs {
       if (target?.kind === 'dir') throw fsError(errno.EISDIR, `${to}: is a directory`)
       const file = this.openFiles.get(from)
       if (file && !file.spoolFailed) await file.lock.run(() => this.upload(file))
-      await objects.renameObject(bucket, this.keyOf(from), this.keyOf(to))
+      if (file?.spoolFailed && !file.stored) {
+        // A new file whose spool failed: nothing of it is stored, so only the open file
+        // moves (libfuse's rename to .fuse_hiddenNNNN at an unlink while open, or a
+        // temporary file renamed after ENOSPC); it cannot replace what is stored at `to`.
+        if (target) throw fsError(errno.EIO, `${from}: an earlier write to it failed; nothing of it is stored to replace ${to} with`, file.spoolFailed)
+      } else {
+        await objects.renameObject(bucket, this.keyOf(from), this.keyOf(to))
+      }
       const replaced = this.openFiles.get(to)
       if (replaced) {
         replaced.unlinked = true
@@ -1025,7 +1032,13 @@ export class BlobFs {
       const fh = this.addHandle({ path, writable, file, version: null, stream: { nextPosition: 0 }, directIo, keepCache })
       if (truncating) {
         const opened = file
-        await opened.lock.run(() => this.truncateOpen(opened, 0))
+        try {
+          await opened.lock.run(() => this.truncateOpen(opened, 0))
+        } catch (error) {
+          // The kernel never gets this handle, so no release will come for it.
+          await this.release(fh).catch(() => {})
+          throw error
+        }
       }
       return fh
     })
@@ -1094,7 +1107,7 @@ export class BlobFs {
         try {
           await spool.write(data, position)
         } catch (error) {
-          throw this.spoolFailed(file, error)
+          throw await this.spoolFailed(file, error)
         }
         if (!file.unlinked) {
           this.kernelSizes.set(file.path, spool.sizeBytes) // the kernel extends its size as it writes
@@ -1131,6 +1144,7 @@ export class BlobFs {
       const { file, writable } = this.handle(fh)
       if (!file || !writable) return
       await file.lock.run(async () => {
+        this.checkSpool(file)
         if (!file.stored && file.sizeBytes === 0) return
         await this.upload(file)
       })
@@ -1159,7 +1173,8 @@ export class BlobFs {
         file.handles--
         if (file.handles === 0) {
           if (this.openFiles.get(file.path) === file) this.openFiles.delete(file.path)
-          if (!file.unlinked) this.settle(file.path, file.stored && !file.dirty ? this.openFileEntry(file) : 'exists')
+          // A file never stored (a new file whose upload or spool failed) is gone with its last descriptor.
+          if (!file.unlinked) this.settle(file.path, !file.stored ? null : file.dirty ? 'exists' : this.openFileEntry(file))
           await file.lock.run(async () => {
             if (file.dirty && !file.unlinked) this.log.error({ path: file.path }, 'last handle closed with changes that could not be uploaded; they are lost')
             await this.stopStream(file)
@@ -1211,6 +1226,7 @@ export class BlobFs {
   }
 
   private async truncateOpen(file: OpenFile, sizeBytes: number): Promise<void> {
+    this.checkSpool(file) // even to zero: the file's other descriptors were told of the failure
     await this.stopStream(file)
     if (!file.unlinked) {
       this.kernelSizes.set(file.path, sizeBytes)
@@ -1221,12 +1237,11 @@ export class BlobFs {
       file.spool = this.newSpool()
       file.appendOnly = true
     } else {
-      this.checkSpool(file)
       await this.materialize(file)
       try {
         await file.spool!.truncate(sizeBytes)
       } catch (error) {
-        throw this.spoolFailed(file, error)
+        throw await this.spoolFailed(file, error)
       }
       file.appendOnly = false
     }
@@ -1296,9 +1311,10 @@ export class BlobFs {
    * (OpenFile.spoolFailed); the error to answer: ENOSPC or EDQUOT as the spool's disk
    * said, EIO for anything else.
    */
-  private spoolFailed(file: OpenFile, error: unknown): FsError {
+  private async spoolFailed(file: OpenFile, error: unknown): Promise<FsError> {
     file.spoolFailed = error instanceof Error ? error : new Error(String(error))
     file.kernelPagesMatch = false // the kernel marks the pages of a failed write stale
+    await this.stopStream(file) // its upload while writing will never be committed
     this.log.warn({ path: file.path, err: error }, 'a write to the spool failed; nothing written through this open file will be committed')
     const code = (error as NodeJS.ErrnoException | null)?.code
     const value = code === 'ENOSPC' ? errno.ENOSPC : code === 'EDQUOT' ? errno.EDQUOT : errno.EIO

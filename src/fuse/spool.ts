@@ -16,8 +16,7 @@ import { randomUUID } from 'node:crypto'
 import { readSync, writeSync } from 'node:fs'
 import { open, unlink, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
-
-const spoolPageBytes = 4096
+import { fuseSpoolPageBytes } from '../limits.ts'
 
 /** Memory shared by all spools of one daemon. */
 export class SpoolBudget {
@@ -130,7 +129,7 @@ export class Spool {
     // Doubling from the first write's size in pages: a small file (tar x, rsync) takes
     // the page or two it needs, not a large zeroed buffer each (their memory, all
     // external to V8's heap, drove full GCs of the daemon in tar x).
-    const capacity = Math.min(this.options.memoryBytesMax, Math.max(Math.ceil(needBytes / spoolPageBytes) * spoolPageBytes, memory.length * 2))
+    const capacity = Math.min(this.options.memoryBytesMax, Math.max(Math.ceil(needBytes / fuseSpoolPageBytes) * fuseSpoolPageBytes, memory.length * 2))
     if (!this.options.budget.tryReserve(capacity - memory.length)) return false
     const grown = Buffer.alloc(capacity)
     memory.copy(grown, 0, 0, this.size)
@@ -142,8 +141,13 @@ export class Spool {
     const memory = this.memory!
     const path = join(this.options.dir, `blobfs-spool-${process.pid}-${randomUUID()}`)
     const file = await open(path, 'wx+', 0o600)
-    await unlink(path)
-    for (let written = 0; written < this.size; ) written += writeSync(file.fd, memory, written, this.size - written, written)
+    try {
+      await unlink(path)
+      for (let written = 0; written < this.size; ) written += writeSync(file.fd, memory, written, this.size - written, written)
+    } catch (error) {
+      await file.close() // a full spool disk: the unlinked file's blocks go back now, not at GC
+      throw error
+    }
     this.file = file
     this.memory = null
     this.options.budget.release(memory.length)

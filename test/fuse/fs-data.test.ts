@@ -102,6 +102,22 @@ test('a write the spool disk has no room for: EIO from then on through that open
     // A new open starts afresh, and the spool disk has its room back.
     await writeFile(fs, '/kept', 'written again')
     assert.equal(objects.peek('b', 'kept')!.toString(), 'written again')
+
+    // A new file whose first write fails: close says so (it would skip an empty new file's
+    // upload), another open of it while that descriptor lives gets EIO, even with O_TRUNC,
+    // and it can be renamed and removed (libfuse renames an open file to .fuse_hiddenNNNN
+    // at unlink) though nothing of it is stored.
+    const fresh = await fs.create('/fresh', 0o644)
+    assert.equal(await errnoOf(fs.write(fresh, Buffer.alloc(128 * KiB, 0x62), 0)), 'ENOSPC')
+    assert.equal(await errnoOf(fs.open('/fresh', O_RDWR | O_TRUNC)), 'EIO')
+    assert.equal(await errnoOf(fs.rename('/fresh', '/kept')), 'EIO', 'nothing stored to replace /kept with')
+    assert.equal(await errnoOf(fs.rename('/fresh', '/.fuse_hidden0001')), 'OK')
+    assert.equal(await errnoOf(fs.flush(fresh)), 'EIO')
+    await fs.release(fresh).catch(() => {})
+    assert.equal(await errnoOf(fs.unlink('/.fuse_hidden0001')), 'ENOENT', 'gone with its last descriptor, never stored')
+    assert.equal(objects.peek('b', '.fuse_hidden0001'), null)
+    assert.equal(objects.peek('b', 'kept')!.toString(), 'written again')
+    assert.deepEqual((await list(fs, '/')).sort(), ['kept'])
   } finally {
     execFileSync('umount', ['-l', dir])
     await rm(dir, { recursive: true, force: true })
