@@ -122,6 +122,7 @@ export const httpHeadersBytesMax = 8 * KiB // stored standard headers (Cache-Con
 // The embedded catalog (PGlite served over pglite-socket)
 export const embeddedConnectionsMax = 512
 export const embeddedSessionHoldMsMax = 30_000 // a client holding the single session this long is cut off
+export const embeddedCheckpointIntervalMs = 5 * 60_000 // PGlite runs no checkpointer: the embedded catalog checkpoints this often
 
 assert.ok(catalogTxBackoffMsBase > 0 && catalogTxBackoffMsBase <= catalogTxBackoffMsMax)
 assert.ok(catalogRowsPerInsertMax * 12 < 65_534) // the widest row we insert has 12 columns

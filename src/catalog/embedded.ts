@@ -37,7 +37,7 @@ import { join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import { PGLiteSocketHandler, type PGLiteSocketHandlerOptions } from '@electric-sql/pglite-socket'
 import { BlobfsError } from '../errors.ts'
-import { embeddedConnectionsMax, embeddedSessionHoldMsMax } from '../limits.ts'
+import { embeddedCheckpointIntervalMs, embeddedConnectionsMax, embeddedSessionHoldMsMax } from '../limits.ts'
 import { logger } from '../log.ts'
 import { Db } from './db.ts'
 import { migrate } from './migrations.ts'
@@ -58,6 +58,8 @@ export interface EmbeddedCatalogOptions {
   migrate?: boolean
   /** Serve this PGlite instance instead of opening one (tests clone a template); stop() closes it. */
   database?: PGlite
+  /** How often a catalog on disk is checkpointed (tests shorten it). */
+  checkpointIntervalMs?: number
 }
 
 export interface EmbeddedCatalogStats {
@@ -69,6 +71,8 @@ export interface EmbeddedCatalogStats {
   stalledClients: number
   /** fsync calls the database made to its files on disk (a commit makes one; in memory: none). */
   fileSyncs: number
+  /** Checkpoints run by the timer (on disk only). */
+  checkpoints: number
 }
 
 export interface EmbeddedCatalog {
@@ -137,6 +141,8 @@ const QUERY = 0x51 // 'Q'
 const TERMINATE = 0x58 // 'X'
 const protocolVersion3 = 196608
 const syncMessage = new Uint8Array([SYNC, 0, 0, 0, 4])
+/** The scheduler's client id for the embedded catalog's own checkpoints (socket clients' ids are positive). */
+const checkpointHandlerId = -1
 /**
  * Extended-protocol messages whose replies PostgreSQL keeps in its output buffer
  * until a Sync, a Flush or a simple Query: the scheduler holds them the same way, so
@@ -421,10 +427,26 @@ export async function startEmbeddedCatalog(options: EmbeddedCatalogOptions = {})
   const port = typeof address === 'object' && address !== null ? address.port : 0
   const url = `postgres://postgres@${host}:${port}/postgres`
 
+  // PGlite runs PostgreSQL in single-user mode, where nothing checkpoints but a shutdown:
+  // the WAL would grow for as long as the process lives, and a start after a crash would
+  // replay all of it. A CHECKPOINT goes through the scheduler like a client's statement.
+  let checkpoints = 0
+  const checkpointer =
+    directory === undefined
+      ? undefined
+      : setInterval(() => {
+          scheduler.enqueue(checkpointHandlerId, simpleQuery('CHECKPOINT'), () => {}).then(
+            () => checkpoints++,
+            (error: unknown) => log.warn({ err: error }, 'embedded catalog checkpoint failed'),
+          )
+        }, options.checkpointIntervalMs ?? embeddedCheckpointIntervalMs)
+  checkpointer?.unref()
+
   let stopped = false
   const stop = async () => {
     if (stopped) return
     stopped = true
+    clearInterval(checkpointer)
     const closing = new Promise<void>((resolve) => server.close(() => resolve()))
     for (const { socket } of clients.values()) socket.destroy()
     await closing
@@ -454,7 +476,7 @@ export async function startEmbeddedCatalog(options: EmbeddedCatalogOptions = {})
   return {
     url,
     port,
-    stats: () => ({ connections: clients.size, queuedMessages: scheduler.queued, units: scheduler.units, stalledClients: scheduler.stalled, fileSyncs: fileSyncs.syncs }),
+    stats: () => ({ connections: clients.size, queuedMessages: scheduler.queued, units: scheduler.units, stalledClients: scheduler.stalled, fileSyncs: fileSyncs.syncs, checkpoints }),
     stop,
   }
 }

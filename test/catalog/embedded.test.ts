@@ -4,6 +4,7 @@
 // cut off a client that holds the session too long, and free the prepared
 // statements of clients that leave. The data must survive a restart.
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
 import { mkdtempSync, existsSync, readFileSync, rmSync } from 'node:fs'
 import { Socket } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -14,6 +15,7 @@ import postgres from 'postgres'
 import { openCatalog } from '../../src/catalog/catalog.ts'
 import { Db } from '../../src/catalog/db.ts'
 import { catalogUrlFile, runningCatalogUrl, startEmbeddedCatalog } from '../../src/catalog/embedded.ts'
+import { syncFailedExitCode } from '../../src/catalog/pglite-durable.ts'
 import { isBlobfsError } from '../../src/errors.ts'
 import { inlineObject, MiB, stripedObject } from './fixtures.ts'
 
@@ -98,6 +100,59 @@ test('on disk, a commit is answered after an fsync of the WAL: PostgreSQL runs w
     assert.equal(memory.stats().fileSyncs, 0)
   } finally {
     await memory.stop()
+  }
+})
+
+test('a sync the disk refuses ends the process before the commit is answered; the next start has what was answered before', async () => {
+  const dataDir = tempDir()
+  // A child serves the catalog, commits row 1, then has every fdatasync fail (a dying disk) and commits row 2.
+  const script = `
+    import fs from 'node:fs'
+    import { startEmbeddedCatalog } from ${JSON.stringify(new URL('../../src/catalog/embedded.ts', import.meta.url).href)}
+    import { Db } from ${JSON.stringify(new URL('../../src/catalog/db.ts', import.meta.url).href)}
+    const server = await startEmbeddedCatalog({ dataDir: ${JSON.stringify(dataDir)}, migrate: false })
+    const db = new Db({ url: server.url, connectionsMax: 1 })
+    await db.sql\`CREATE TABLE t (id INT8 PRIMARY KEY)\`
+    await db.sql\`INSERT INTO t (id) VALUES (1)\`
+    console.log('answered 1')
+    fs.fdatasyncSync = () => { throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }) }
+    await db.sql\`INSERT INTO t (id) VALUES (2)\`
+    console.log('answered 2')
+  `
+  const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 120_000 })
+  assert.equal(child.status, syncFailedExitCode, child.stderr)
+  assert.deepEqual(child.stdout.trim().split('\n'), ['answered 1'], 'the commit whose sync failed was never answered')
+  assert.match(child.stderr, /could not sync its files to disk/)
+  const again = await startEmbeddedCatalog({ dataDir, migrate: false })
+  const db = new Db({ url: again.url, connectionsMax: 1 })
+  try {
+    const ids = (await db.sql`SELECT id FROM t ORDER BY id`).map((r) => r.id)
+    assert.ok(ids[0] === 1n && ids.length <= 2, `after recovery: ${ids.join(', ')}`)
+  } finally {
+    await db.close()
+    await again.stop()
+  }
+})
+
+test('a catalog on disk is checkpointed on a timer (PGlite runs no checkpointer): the WAL to replay after a crash stays short', async () => {
+  const dataDir = tempDir()
+  const server = await startEmbeddedCatalog({ dataDir, migrate: false, checkpointIntervalMs: 100 })
+  const db = new Db({ url: server.url, connectionsMax: 1 })
+  try {
+    const redo = async () => (await db.sql`SELECT redo_lsn::TEXT AS lsn FROM pg_control_checkpoint()`)[0]!.lsn as string
+    await db.sql`CREATE TABLE t (id INT8 PRIMARY KEY)`
+    const before = await redo()
+    const ran = server.stats().checkpoints
+    for (let i = 1; i <= 50; i++) await db.sql`INSERT INTO t (id) VALUES (${i})`
+    for (let i = 0; server.stats().checkpoints < ran + 2; i++) {
+      assert.ok(i < 300, 'no checkpoint ran')
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    assert.notEqual(await redo(), before, 'the redo point moved past the inserts')
+    assert.equal((await db.sql`SELECT count(*)::INT8 AS n FROM t`)[0]!.n, 50n)
+  } finally {
+    await db.close()
+    await server.stop()
   }
 })
 
