@@ -4,7 +4,7 @@
 // cut off a client that holds the session too long, and free the prepared
 // statements of clients that leave. The data must survive a restart.
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, existsSync, readFileSync, rmSync } from 'node:fs'
 import { Socket } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -152,6 +152,36 @@ test('a catalog on disk is checkpointed on a timer (PGlite runs no checkpointer)
     assert.equal((await db.sql`SELECT count(*)::INT8 AS n FROM t`)[0]!.n, 50n)
   } finally {
     await db.close()
+    await server.stop()
+  }
+})
+
+test('a first start killed while the new catalog is being made: the next start works', async () => {
+  const dataDir = tempDir()
+  const catalogDir = join(dataDir, 'catalog')
+  const script = `
+    import { startEmbeddedCatalog } from ${JSON.stringify(new URL('../../src/catalog/embedded.ts', import.meta.url).href)}
+    await startEmbeddedCatalog({ dataDir: ${JSON.stringify(dataDir)} })
+    console.log('ready')
+  `
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] })
+  try {
+    // Killed as soon as PGlite has written the new database's PG_VERSION (what it takes for a database).
+    for (let i = 0; !existsSync(join(catalogDir, 'PG_VERSION')); i++) {
+      assert.ok(i < 3000, 'the child never began making the catalog')
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+  } finally {
+    child.kill('SIGKILL')
+    await new Promise((resolve) => child.once('exit', resolve))
+  }
+  const server = await startEmbeddedCatalog({ dataDir })
+  try {
+    const catalog = await openCatalog(server.url)
+    await catalog.buckets.create({ name: 'after-kill', owner: 'o' })
+    assert.equal((await catalog.buckets.get('after-kill'))?.name, 'after-kill')
+    await catalog.close()
+  } finally {
     await server.stop()
   }
 })
