@@ -744,22 +744,10 @@ export class BlobFs {
         for (const handle of this.handles.values()) {
           if (handle.path.startsWith(`${from}/`)) this.moveHandle(handle, to + handle.path.slice(from.length))
         }
-        // The kernel moves its inodes with the names: so do the sizes it holds.
-        for (const [path, size] of [...this.kernelSizes.entries()]) {
-          if (path.startsWith(`${to}/`)) this.kernelSizes.delete(path)
-          else if (path.startsWith(`${from}/`)) {
-            this.kernelSizes.delete(path)
-            this.kernelSizes.set(to + path.slice(from.length), size)
-          }
-        }
-        // So do its pages: each object keeps its id, so what the kernel holds is still that version.
-        for (const [path, version] of [...this.kernelVersions.entries()]) {
-          if (path.startsWith(`${to}/`)) this.kernelVersions.delete(path)
-          else if (path.startsWith(`${from}/`)) {
-            this.kernelVersions.delete(path)
-            this.kernelVersions.set(to + path.slice(from.length), version)
-          }
-        }
+        // The kernel moves its inodes with the names: so do the sizes it holds, and its
+        // pages (each object keeps its id, so what the kernel holds is still that version).
+        moveTree(this.kernelSizes, from, to)
+        moveTree(this.kernelVersions, from, to)
         // Every cached path under either name is stale: start afresh (renames of directories are rare).
         this.attrCache.clear()
         this.dirCache.clear()
@@ -789,16 +777,10 @@ export class BlobFs {
         this.openFiles.set(to, file)
       }
       for (const handle of this.handles.values()) if (handle.path === from) this.moveHandle(handle, to)
-      const held = this.kernelSizes.get(from)
-      this.kernelSizes.delete(from)
-      if (held === undefined) this.kernelSizes.delete(to)
-      else this.kernelSizes.set(to, held)
-      // The kernel's pages go with its inode, and the object keeps its id: rsync's temporary
-      // file, renamed over the real name once written, is read back from the kernel.
-      const version = this.kernelVersions.get(from)
-      this.kernelVersions.delete(from)
-      if (version === undefined) this.kernelVersions.delete(to)
-      else this.kernelVersions.set(to, version)
+      // The kernel's size and pages go with its inode, and the object keeps its id: rsync's
+      // temporary file, renamed over the real name once written, is read back from the kernel.
+      moveEntry(this.kernelSizes, from, to)
+      moveEntry(this.kernelVersions, from, to)
       this.settle(from, null)
       this.settle(to, 'exists')
     })
@@ -1328,10 +1310,7 @@ export class BlobFs {
   }
 
   private async upload(file: OpenFile): Promise<void> {
-    if (file.spoolFailed) {
-      await this.stopStream(file)
-      this.checkSpool(file)
-    }
+    this.checkSpool(file) // its upload while writing was stopped at the failure (spoolFailed)
     if (!file.dirty || file.unlinked) {
       await this.stopStream(file)
       return
@@ -1360,6 +1339,33 @@ export class BlobFs {
       this.kernelVersions.delete(file.path)
     }
     this.settle(file.path, this.entryFromObject(info))
+  }
+}
+
+/** A path-keyed map (BlobFs.kernelSizes, kernelVersions), as a rename moves its entries. */
+interface PathMap<V> {
+  get(path: string): V | undefined
+  set(path: string, value: V): unknown
+  delete(path: string): unknown
+  entries(): Iterable<[string, V]>
+}
+
+/** What `map` holds for `from` is now `to`'s; nothing for `from`: nothing for `to`. */
+function moveEntry<V>(map: PathMap<V>, from: string, to: string): void {
+  const value = map.get(from)
+  map.delete(from)
+  if (value === undefined) map.delete(to)
+  else map.set(to, value)
+}
+
+/** Entries under the directory `from` move under `to`; what was under `to` goes. */
+function moveTree<V>(map: PathMap<V>, from: string, to: string): void {
+  for (const [path, value] of [...map.entries()]) {
+    if (path.startsWith(`${to}/`)) map.delete(path)
+    else if (path.startsWith(`${from}/`)) {
+      map.delete(path)
+      map.set(to + path.slice(from.length), value)
+    }
   }
 }
 
