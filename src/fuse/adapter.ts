@@ -120,8 +120,22 @@ export function fuseOperations(options: AdapterOptions): Record<string, unknown>
       return undefined
     }
   }
-  /** Success, with the attributes when there are some (a reply exactly as before the patch otherwise). */
-  const statusWith = (stat: Record<string, number> | undefined): unknown[] => (stat ? [0, stat] : [0])
+  /**
+   * serve for an operation libfuse follows with a getattr of `path`: its success carries
+   * the attributes after it when there are some (a reply exactly as before the patch otherwise).
+   */
+  function serveWithAttrs(op: string, path: string, reply: Reply, work: () => Promise<unknown>): void {
+    serve(
+      op,
+      path,
+      reply,
+      async () => {
+        await work()
+        return attrsAfter(op, path)
+      },
+      (stat) => (stat ? [0, stat] : [0]),
+    )
+  }
 
   function fail(op: string, path: string, error: unknown, reply: Reply): void {
     const fsErr: FsError & { unmapped?: true } = toFsError(error, `${op} ${path}`)
@@ -206,10 +220,7 @@ export function fuseOperations(options: AdapterOptions): Record<string, unknown>
       serve('readlink', path, reply, () => fs.readlink(path), (target) => [0, target])
     },
     mkdir(path: string, mode: number, reply: Reply) {
-      serve('mkdir', path, reply, async () => {
-        await fs.mkdir(path, mode)
-        return attrsAfter('mkdir', path)
-      }, statusWith)
+      serveWithAttrs('mkdir', path, reply, () => fs.mkdir(path, mode))
     },
     rmdir(path: string, reply: Reply) {
       serve('rmdir', path, reply, () => fs.rmdir(path))
@@ -235,35 +246,22 @@ export function fuseOperations(options: AdapterOptions): Record<string, unknown>
       })
     },
     chmod(path: string, mode: number, reply: Reply) {
-      serve('chmod', path, reply, async () => {
-        await fs.chmod(path, mode)
-        return attrsAfter('chmod', path)
-      }, statusWith)
+      serveWithAttrs('chmod', path, reply, () => fs.chmod(path, mode))
     },
     chown(path: string, uid: number, gid: number, reply: Reply) {
-      serve('chown', path, reply, async () => {
-        await fs.chown(path, uid, gid)
-        return attrsAfter('chown', path)
-      }, statusWith)
+      serveWithAttrs('chown', path, reply, () => fs.chown(path, uid, gid))
     },
     utimens(path: string, atimeMs: number, mtimeMs: number, reply: Reply) {
-      serve('utimens', path, reply, async () => {
+      serveWithAttrs('utimens', path, reply, async () => {
         // Only atime, which is not kept: nothing changes, but libfuse still asks getattr.
         if (mtimeMs !== utimeOmitMs) await fs.utimens(path, atimeMs, mtimeMs === utimeNowMs ? Date.now() : mtimeMs)
-        return attrsAfter('utimens', path)
-      }, statusWith)
+      })
     },
     truncate(path: string, size: number, reply: Reply) {
-      serve('truncate', path, reply, async () => {
-        await fs.truncate(path, size)
-        return attrsAfter('truncate', path)
-      }, statusWith)
+      serveWithAttrs('truncate', path, reply, () => fs.truncate(path, size))
     },
     ftruncate(path: string, fh: number, size: number, reply: Reply) {
-      serve('ftruncate', path, reply, async () => {
-        await fs.ftruncate(fh, size)
-        return attrsAfter('ftruncate', path)
-      }, statusWith)
+      serveWithAttrs('ftruncate', path, reply, () => fs.ftruncate(fh, size))
     },
     open(path: string, flags: number, reply: Reply) {
       serve('open', path, reply, () => fs.open(path, flags), (fh) => {
