@@ -99,6 +99,28 @@ function attrMemoPatches() {
     from: `FUSE_METHOD_VOID(${name}, ${callbackArgs}, 0, ${rest}\n})`,
     to: `FUSE_METHOD(${name}, ${callbackArgs}, 1, ${rest}\n}, {\n${memo(2)}\n})`,
   })
+  /** create, whose reply (the handle) now carries a stat array too (argv[3]). */
+  const createOp = () => {
+    const signature = '(const char *path, mode_t mode, struct fuse_file_info *info), {'
+    const body = [
+      '  l->path = path;',
+      '  l->mode = mode;',
+      '  l->info = info;',
+      '}, {',
+      '  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));',
+      '  napi_create_uint32(env, l->mode, &(argv[3]));',
+      '}, {',
+      '  NAPI_ARGV_INT32(fd, 2)',
+      '  if (fd != 0) {',
+      '    l->info->fh = fd;',
+      '  }',
+    ]
+    return {
+      why: 'create answers its attributes for the follow-up getattr',
+      from: [`FUSE_METHOD(create, 2, 1, ${signature}`, ...body, '})'].join('\n'),
+      to: [`FUSE_METHOD(create, 2, 2, ${signature}`, ...body, memo(3), '})'].join('\n'),
+    }
+  }
   return [
     {
       why: 'per-thread memo of the attributes an operation answered',
@@ -169,40 +191,7 @@ function attrMemoPatches() {
       from: '  blk\\\n  uv_async_send(&(l->async));\\\n',
       to: '  blk\\\n  if (blobfs_memo_answers(l)) return 0;\\\n  uv_async_send(&(l->async));\\\n',
     },
-    {
-      why: 'create answers its attributes for the follow-up getattr',
-      from: [
-        'FUSE_METHOD(create, 2, 1, (const char *path, mode_t mode, struct fuse_file_info *info), {',
-        '  l->path = path;',
-        '  l->mode = mode;',
-        '  l->info = info;',
-        '}, {',
-        '  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));',
-        '  napi_create_uint32(env, l->mode, &(argv[3]));',
-        '}, {',
-        '  NAPI_ARGV_INT32(fd, 2)',
-        '  if (fd != 0) {',
-        '    l->info->fh = fd;',
-        '  }',
-        '})',
-      ].join('\n'),
-      to: [
-        'FUSE_METHOD(create, 2, 2, (const char *path, mode_t mode, struct fuse_file_info *info), {',
-        '  l->path = path;',
-        '  l->mode = mode;',
-        '  l->info = info;',
-        '}, {',
-        '  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));',
-        '  napi_create_uint32(env, l->mode, &(argv[3]));',
-        '}, {',
-        '  NAPI_ARGV_INT32(fd, 2)',
-        '  if (fd != 0) {',
-        '    l->info->fh = fd;',
-        '  }',
-        memo(3),
-        '})',
-      ].join('\n'),
-    },
+    createOp(),
     voidOp('utimens', 5, [
       '(const char *path, const struct timespec tv[2]), {',
       '  l->path = path;',
