@@ -10,16 +10,13 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import { bindingAnswersFollowUpGetattr } from '../../src/fuse/binding.ts'
 import { freePort } from '../support/ports.ts'
-import { fuseOpsCounts, ok, sh, withMount } from './helpers/mount.ts'
+import { countsByOp, fuseOpsCounts, ok, sh, withMount } from './helpers/mount.ts'
 
 const timeout = 120_000
 
 /** `blobfs_fuse_followup_getattr_answered_total` by operation. */
-async function followUps(port: number): Promise<Record<string, number>> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
-  const out: Record<string, number> = {}
-  for (const match of text.matchAll(/^blobfs_fuse_followup_getattr_answered_total\{op="(\w+)"\} (\d+)$/gm)) out[match[1]!] = Number(match[2])
-  return out
+function followUps(port: number): Promise<Record<string, number>> {
+  return countsByOp(port, 'blobfs_fuse_followup_getattr_answered_total')
 }
 
 const delta = (after: Record<string, number>, before: Record<string, number>, op: string): number => (after[op] ?? 0) - (before[op] ?? 0)

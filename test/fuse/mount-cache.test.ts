@@ -13,11 +13,21 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import { bindingTakesKeepCache } from '../../src/fuse/binding.ts'
 import { freePort } from '../support/ports.ts'
-import { fuseOpsCounts, ok, sh, withMount } from './helpers/mount.ts'
+import { fuseOpsCounts, ok, sh, withMount, type Mount } from './helpers/mount.ts'
 
 const timeout = 120_000
 /** Prints file f through a shared read-only mapping (which needs the page cache). */
 const mapShared = `python3 -c "import mmap; f = open('f', 'rb'); print(mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)[:].decode(), end='')"`
+
+/**
+ * A mount whose kernel keeps names and attributes for 60 s and whose daemon serves its
+ * metrics on `port` (the reads that reach it are counted); its binding must take keep_cache.
+ */
+async function withPageCacheMount(fn: (mount: Mount, dirs: Parameters<Parameters<typeof withMount>[0]>[1], port: number) => Promise<void>): Promise<void> {
+  assert.ok(bindingTakesKeepCache(), 'the FUSE binding built here predates the keep_cache patch: run `npm run build:fuse`')
+  const port = await freePort()
+  await withMount((mount, dirs) => fn(mount, dirs, port), ['--cache-ttl-ms', '60000', '--metrics', `127.0.0.1:${port}`])
+}
 
 test('mount: the kernel caches attributes for the TTL: stat of the same paths again asks the daemon nothing', { timeout }, async () => {
   const port = await freePort()
@@ -63,39 +73,28 @@ test('mount: close-to-open through the kernel: a version committed elsewhere is 
 })
 
 test('mount: a file read again, unchanged, comes from the kernel page cache (keep_cache); a version replaced elsewhere is read anew; one written here is read from the kernel at once', { timeout }, async () => {
-  assert.ok(bindingTakesKeepCache(), 'the FUSE binding built here predates the keep_cache patch: run `npm run build:fuse`')
-  const port = await freePort()
-  const reads = async (): Promise<number> => (await fuseOpsCounts(port)).read ?? 0
-  await withMount(
-    async (mount, { mnt, work }) => {
-      const hex = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex')
-      /** Reads f whole through the mount, checks it holds `expected`, and says how many reads reached the daemon. */
-      const readsToRead = async (expected: Buffer): Promise<number> => {
-        const before = await reads()
-        assert.equal((await ok(`sha256sum < '${mnt}/f'`)).trim(), hex(expected) + '  -')
-        return (await reads()) - before
-      }
-      const one = randomBytes(1 << 20)
-      await mount.request({ cmd: 'put', key: 'f', base64: one.toString('base64') })
-      assert.ok((await readsToRead(one)) > 0, 'the first read reaches the daemon')
-      // (1) Read again with nothing changed: the second open keeps the pages; no read reaches the daemon.
-      assert.equal(await readsToRead(one), 0, 'the second read is the kernel page cache')
-      // (2) Replaced by another writer, with the same size (the kernel holds that size for 60 s,
-      // so no direct I/O): the pages of the old version must not be read.
-      const two = randomBytes(1 << 20)
-      await mount.request({ cmd: 'put', key: 'f', base64: two.toString('base64') })
-      assert.ok((await readsToRead(two)) > 0, 'the new version is read from the daemon')
-      assert.equal(await readsToRead(two), 0, 'and then kept in turn')
-      // (3) Written through the mount itself (same size), closed, then read: the kernel's pages are
-      // the version just committed, so no read reaches the daemon (it did before this mount kept them).
-      const three = await workFile(work, 'three', 1 << 20)
-      await ok(`cp '${work}/three' '${mnt}/f'`)
-      assert.equal(await readsToRead(three), 0, 'the first read after this mount wrote the file is the kernel page cache')
-      assert.equal(await readsToRead(three), 0)
-      assert.equal(await mount.request<string>({ cmd: 'sha256', key: 'f' }), hex(three))
-    },
-    ['--cache-ttl-ms', '60000', '--metrics', `127.0.0.1:${port}`],
-  )
+  await withPageCacheMount(async (mount, { mnt, work }, port) => {
+    const hex = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex')
+    const readsToRead = (expected: Buffer) => readsToReadF(port, mnt, expected)
+    const one = randomBytes(1 << 20)
+    await mount.request({ cmd: 'put', key: 'f', base64: one.toString('base64') })
+    assert.ok((await readsToRead(one)) > 0, 'the first read reaches the daemon')
+    // (1) Read again with nothing changed: the second open keeps the pages; no read reaches the daemon.
+    assert.equal(await readsToRead(one), 0, 'the second read is the kernel page cache')
+    // (2) Replaced by another writer, with the same size (the kernel holds that size for 60 s,
+    // so no direct I/O): the pages of the old version must not be read.
+    const two = randomBytes(1 << 20)
+    await mount.request({ cmd: 'put', key: 'f', base64: two.toString('base64') })
+    assert.ok((await readsToRead(two)) > 0, 'the new version is read from the daemon')
+    assert.equal(await readsToRead(two), 0, 'and then kept in turn')
+    // (3) Written through the mount itself (same size), closed, then read: the kernel's pages are
+    // the version just committed, so no read reaches the daemon (it did before this mount kept them).
+    const three = await workFile(work, 'three', 1 << 20)
+    await ok(`cp '${work}/three' '${mnt}/f'`)
+    assert.equal(await readsToRead(three), 0, 'the first read after this mount wrote the file is the kernel page cache')
+    assert.equal(await readsToRead(three), 0)
+    assert.equal(await mount.request<string>({ cmd: 'sha256', key: 'f' }), hex(three))
+  })
 })
 
 /** `bytes` random bytes in the file `work/name`, to be copied in by a tool; returned for comparison. */
@@ -114,84 +113,69 @@ async function readsToReadF(port: number, mnt: string, expected: Buffer, name = 
 }
 
 test('mount: a file written here and renamed (a temporary file, then rename over the name, as rsync does) is read from the kernel under its new name', { timeout }, async () => {
-  assert.ok(bindingTakesKeepCache(), 'the FUSE binding built here predates the keep_cache patch: run `npm run build:fuse`')
-  const port = await freePort()
-  await withMount(
-    async (mount, { mnt, work }) => {
-      const old = randomBytes(1 << 20)
-      await mount.request({ cmd: 'put', key: 'f', base64: old.toString('base64') })
-      assert.ok((await readsToReadF(port, mnt, old)) > 0, 'the old version is read from the daemon')
-      const fresh = await workFile(work, 'fresh', 1 << 20)
-      await ok(`cp '${work}/fresh' '${mnt}/.f.tmp' && mv '${mnt}/.f.tmp' '${mnt}/f'`)
-      assert.equal(await readsToReadF(port, mnt, fresh), 0, 'the renamed file is the kernel page cache, not the old version')
-      // A directory renamed with such a file in it: the same under the new path.
-      const inDir = await workFile(work, 'in-dir', 1 << 20)
-      await ok(`mkdir '${mnt}/d' && cp '${work}/in-dir' '${mnt}/d/g' && mv '${mnt}/d' '${mnt}/e'`)
-      assert.equal(await readsToReadF(port, mnt, inDir, 'e/g'), 0)
-      assert.equal(await mount.request<string>({ cmd: 'sha256', key: 'f' }), createHash('sha256').update(fresh).digest('hex'))
-    },
-    ['--cache-ttl-ms', '60000', '--metrics', `127.0.0.1:${port}`],
-  )
+  await withPageCacheMount(async (mount, { mnt, work }, port) => {
+    const old = randomBytes(1 << 20)
+    await mount.request({ cmd: 'put', key: 'f', base64: old.toString('base64') })
+    assert.ok((await readsToReadF(port, mnt, old)) > 0, 'the old version is read from the daemon')
+    const fresh = await workFile(work, 'fresh', 1 << 20)
+    await ok(`cp '${work}/fresh' '${mnt}/.f.tmp' && mv '${mnt}/.f.tmp' '${mnt}/f'`)
+    assert.equal(await readsToReadF(port, mnt, fresh), 0, 'the renamed file is the kernel page cache, not the old version')
+    // A directory renamed with such a file in it: the same under the new path.
+    const inDir = await workFile(work, 'in-dir', 1 << 20)
+    await ok(`mkdir '${mnt}/d' && cp '${work}/in-dir' '${mnt}/d/g' && mv '${mnt}/d' '${mnt}/e'`)
+    assert.equal(await readsToReadF(port, mnt, inDir, 'e/g'), 0)
+    assert.equal(await mount.request<string>({ cmd: 'sha256', key: 'f' }), createHash('sha256').update(fresh).digest('hex'))
+  })
 })
 
 test("mount: after this mount's own write, a version PUT elsewhere is read anew, and a partial-page write reads back exact", { timeout }, async () => {
-  assert.ok(bindingTakesKeepCache(), 'the FUSE binding built here predates the keep_cache patch: run `npm run build:fuse`')
-  const port = await freePort()
-  await withMount(
-    async (mount, { mnt, work }) => {
-      // As the benchmark writes and reads (dd, committed at fsync, then closed): read back from the kernel.
-      const dd = await workFile(work, 'dd', 4 << 20)
-      await ok(`dd if='${work}/dd' of='${mnt}/g' bs=1M conv=fsync status=none`)
-      assert.equal(await readsToReadF(port, mnt, dd, 'g'), 0)
-      const mine = await workFile(work, 'mine', 1 << 20)
-      await ok(`cp '${work}/mine' '${mnt}/f'`)
-      assert.equal(await readsToReadF(port, mnt, mine), 0)
-      // A same-size version PUT through the object layer (no direct I/O): the kernel's pages of ours must go.
-      const theirs = randomBytes(1 << 20)
-      await mount.request({ cmd: 'put', key: 'f', base64: theirs.toString('base64') })
-      assert.ok((await readsToReadF(port, mnt, theirs)) > 0, 'the version PUT elsewhere is read from the daemon')
-      // 100 bytes at 5000, without O_TRUNC: the page they land in is not whole, so the kernel leaves
-      // it to be read from the daemon; every other byte is the version before.
-      const patch = await workFile(work, 'patch', 100)
-      await ok(`dd if='${work}/patch' of='${mnt}/f' bs=100 seek=50 count=1 conv=notrunc status=none`)
-      const expected = Buffer.from(theirs)
-      patch.copy(expected, 5000)
-      await readsToReadF(port, mnt, expected)
-      assert.equal(await readsToReadF(port, mnt, expected), 0, 'read again: kept')
-      assert.equal(await mount.request<string>({ cmd: 'sha256', key: 'f' }), createHash('sha256').update(expected).digest('hex'))
-    },
-    ['--cache-ttl-ms', '60000', '--metrics', `127.0.0.1:${port}`],
-  )
+  await withPageCacheMount(async (mount, { mnt, work }, port) => {
+    // As the benchmark writes and reads (dd, committed at fsync, then closed): read back from the kernel.
+    const dd = await workFile(work, 'dd', 4 << 20)
+    await ok(`dd if='${work}/dd' of='${mnt}/g' bs=1M conv=fsync status=none`)
+    assert.equal(await readsToReadF(port, mnt, dd, 'g'), 0)
+    const mine = await workFile(work, 'mine', 1 << 20)
+    await ok(`cp '${work}/mine' '${mnt}/f'`)
+    assert.equal(await readsToReadF(port, mnt, mine), 0)
+    // A same-size version PUT through the object layer (no direct I/O): the kernel's pages of ours must go.
+    const theirs = randomBytes(1 << 20)
+    await mount.request({ cmd: 'put', key: 'f', base64: theirs.toString('base64') })
+    assert.ok((await readsToReadF(port, mnt, theirs)) > 0, 'the version PUT elsewhere is read from the daemon')
+    // 100 bytes at 5000, without O_TRUNC: the page they land in is not whole, so the kernel leaves
+    // it to be read from the daemon; every other byte is the version before.
+    const patch = await workFile(work, 'patch', 100)
+    await ok(`dd if='${work}/patch' of='${mnt}/f' bs=100 seek=50 count=1 conv=notrunc status=none`)
+    const expected = Buffer.from(theirs)
+    patch.copy(expected, 5000)
+    await readsToReadF(port, mnt, expected)
+    assert.equal(await readsToReadF(port, mnt, expected), 0, 'read again: kept')
+    assert.equal(await mount.request<string>({ cmd: 'sha256', key: 'f' }), createHash('sha256').update(expected).digest('hex'))
+  })
 })
 
 test('mount: a reader of the old version, open while this mount writes the file, may fill the page cache with old bytes: the next open reads from the daemon, and the new bytes', { timeout }, async () => {
-  assert.ok(bindingTakesKeepCache(), 'the FUSE binding built here predates the keep_cache patch: run `npm run build:fuse`')
-  const port = await freePort()
-  await withMount(
-    async (_mount, { mnt, work }) => {
-      const old = await workFile(work, 'old', 1 << 20)
-      await ok(`cp '${work}/old' '${mnt}/f'`)
-      const patch = await workFile(work, 'patch', 100)
-      // The reader opens first; the writer puts 100 bytes at 5000 (a page the kernel does not hold
-      // whole); then the reader reads that page through its own version, the old one, into the cache.
-      const script = [
-        'import os, sys',
-        "r = os.open('f', os.O_RDONLY)",
-        "w = os.open('f', os.O_WRONLY)",
-        `os.pwrite(w, open('${work}/patch', 'rb').read(), 5000)`,
-        'got = os.pread(r, 4096, 4096)',
-        'os.close(w)',
-        'os.close(r)',
-        "sys.stdout.write(got.hex())",
-      ].join('\n')
-      await writeFile(join(work, 'race.py'), script)
-      const got = Buffer.from((await ok(`python3 '${work}/race.py'`, { cwd: mnt })).trim(), 'hex')
-      assert.ok(got.equals(old.subarray(4096, 8192)), 'the reader read the old bytes after the write began')
-      const expected = Buffer.from(old)
-      patch.copy(expected, 5000)
-      assert.ok((await readsToReadF(port, mnt, expected)) > 0, 'the next open reads from the daemon')
-      assert.equal(await readsToReadF(port, mnt, expected), 0, 'and keeps what it read')
-    },
-    ['--cache-ttl-ms', '60000', '--metrics', `127.0.0.1:${port}`],
-  )
+  await withPageCacheMount(async (_mount, { mnt, work }, port) => {
+    const old = await workFile(work, 'old', 1 << 20)
+    await ok(`cp '${work}/old' '${mnt}/f'`)
+    const patch = await workFile(work, 'patch', 100)
+    // The reader opens first; the writer puts 100 bytes at 5000 (a page the kernel does not hold
+    // whole); then the reader reads that page through its own version, the old one, into the cache.
+    const script = [
+      'import os, sys',
+      "r = os.open('f', os.O_RDONLY)",
+      "w = os.open('f', os.O_WRONLY)",
+      `os.pwrite(w, open('${work}/patch', 'rb').read(), 5000)`,
+      'got = os.pread(r, 4096, 4096)',
+      'os.close(w)',
+      'os.close(r)',
+      "sys.stdout.write(got.hex())",
+    ].join('\n')
+    await writeFile(join(work, 'race.py'), script)
+    const got = Buffer.from((await ok(`python3 '${work}/race.py'`, { cwd: mnt })).trim(), 'hex')
+    assert.ok(got.equals(old.subarray(4096, 8192)), 'the reader read the old bytes after the write began')
+    const expected = Buffer.from(old)
+    patch.copy(expected, 5000)
+    assert.ok((await readsToReadF(port, mnt, expected)) > 0, 'the next open reads from the daemon')
+    assert.equal(await readsToReadF(port, mnt, expected), 0, 'and keeps what it read')
+  })
 })

@@ -182,8 +182,16 @@ export async function withMount<T>(fn: (mount: Mount, dirs: { root: string; mnt:
 
 /** The daemon's `blobfs_fuse_ops_total` by operation, from its --metrics endpoint on 127.0.0.1:port. */
 export async function fuseOpsCounts(port: number): Promise<Record<string, number>> {
+  return countsByOp(port, 'blobfs_fuse_ops_total')
+}
+
+/** A counter labelled by `op` from the daemon's metrics on `port`, by operation. */
+export async function countsByOp(port: number, metric: string): Promise<Record<string, number>> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
   const out: Record<string, number> = {}
-  for (const match of text.matchAll(/^blobfs_fuse_ops_total\{op="(\w+)"\} (\d+)$/gm)) out[match[1]!] = Number(match[2])
+  for (const line of text.split('\n')) {
+    const match = /^(\w+)\{op="(\w+)"\} (\d+)$/.exec(line)
+    if (match && match[1] === metric) out[match[2]!] = Number(match[3])
+  }
   return out
 }
