@@ -149,9 +149,9 @@ const checkpointHandlerId = -1
  * a statement (Parse, Bind, Describe, Execute, Sync) is answered in one socket write
  * instead of five (one TCP segment, one wake-up of the client). Inside a transaction
  * the replies up to a Sync are held too, until the client's messages that are already
- * here have run: a transaction the client pipelined (BEGIN to COMMIT sent unprompted) is answered in
- * one write, and one that waits on each answer gets it once nothing of its own is
- * left to run.
+ * here have run: a transaction the client pipelined (BEGIN to COMMIT sent unprompted)
+ * is answered in one write, and one that waits on each answer gets it once nothing of
+ * its own is left to run.
  */
 const heldReplyTypes = new Set([PARSE, BIND, DESCRIBE, EXECUTE, CLOSE])
 

@@ -30,7 +30,6 @@ import type {
 } from './types.ts'
 import { checkAttributes, checkCrc, checkInline, checkName, checkParts, checkSize, checkUuid, invalid, parseScheme, checkPosix } from './validate.ts'
 
-
 export interface ObjectsConfig {
   /** How long a replaced or deleted version's chunks stay readable before GC may delete them. */
   deletionDelayMs: number
